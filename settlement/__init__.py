@@ -1,0 +1,1 @@
+"""Talking to the insurance network: wire format, signed client, journal, simulator."""

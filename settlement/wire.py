@@ -1,0 +1,165 @@
+"""The platform's JSON: strict parsing, Decimal-exact encoding, and the envelope.
+
+Field names stay the platform's own (protocol.md §1); nothing outside the wire layer
+should need to know them.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+SERVICE_PATH = "/fsi/api/rsfComIfsService/callService"
+MAX_BODY_BYTES = 4 * 1024 * 1024
+MAX_DEPTH = 32
+MSGID_RE = re.compile(r"^[A-Z0-9]{12}\d{14}\d{4}$")
+
+
+class WireError(ValueError):
+    """A body that is not acceptable JSON for the platform."""
+
+
+def _reject_constant(name: str) -> Any:
+    raise WireError(f"non-finite number {name} in JSON")
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise WireError(f"duplicate key {k!r} in JSON")
+        out[k] = v
+    return out
+
+
+def _depth(obj: Any, limit: int) -> None:
+    stack = [(obj, 1)]
+    while stack:
+        cur, d = stack.pop()
+        if d > limit:
+            raise WireError("JSON nested too deeply")
+        if isinstance(cur, dict):
+            stack.extend((v, d + 1) for v in cur.values())
+        elif isinstance(cur, list):
+            stack.extend((v, d + 1) for v in cur)
+
+
+def loads(data: bytes | str) -> Any:
+    """Parse JSON strictly: Decimal numbers, no NaN/Infinity, no duplicate keys, bounded."""
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    if len(data) > MAX_BODY_BYTES:
+        raise WireError(f"body of {len(data)} bytes exceeds {MAX_BODY_BYTES}")
+    try:
+        obj = json.loads(
+            data.decode("utf-8"),
+            parse_float=Decimal,
+            parse_constant=_reject_constant,
+            object_pairs_hook=_no_duplicates,
+        )
+    except WireError:
+        raise
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise WireError(f"malformed JSON: {exc}") from exc
+    _depth(obj, MAX_DEPTH)
+    return obj
+
+
+def dumps(obj: Any) -> bytes:
+    """Encode to compact UTF-8 JSON; Decimal is written exactly, floats are refused."""
+    parts: list[str] = []
+    _encode(obj, parts)
+    return "".join(parts).encode("utf-8")
+
+
+def _encode(obj: Any, out: list[str]) -> None:
+    if obj is None:
+        out.append("null")
+    elif obj is True:
+        out.append("true")
+    elif obj is False:
+        out.append("false")
+    elif isinstance(obj, int):
+        out.append(str(obj))
+    elif isinstance(obj, Decimal):
+        if not obj.is_finite():
+            raise WireError("non-finite Decimal")
+        out.append(format(obj, "f"))
+    elif isinstance(obj, float):
+        raise WireError("floats are not sent on the wire; use Decimal")
+    elif isinstance(obj, str):
+        out.append(json.dumps(obj, ensure_ascii=False))
+    elif isinstance(obj, dict):
+        out.append("{")
+        for i, (k, v) in enumerate(obj.items()):
+            if i:
+                out.append(",")
+            out.append(json.dumps(str(k), ensure_ascii=False))
+            out.append(":")
+            _encode(v, out)
+        out.append("}")
+    elif isinstance(obj, (list, tuple)):
+        out.append("[")
+        for i, v in enumerate(obj):
+            if i:
+                out.append(",")
+            _encode(v, out)
+        out.append("]")
+    else:
+        raise WireError(f"cannot encode {type(obj).__name__}")
+
+
+def inf_time(now: datetime) -> str:
+    return now.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def make_msgid(fixmedins_code: str, now: datetime, serial: int) -> str:
+    """fixmedins_code (12) + yyyyMMddHHmmss (14) + 4-digit serial = 30 chars."""
+    if len(fixmedins_code) != 12:
+        raise ValueError("fixmedins_code must be 12 characters")
+    return f"{fixmedins_code}{now.strftime('%Y%m%d%H%M%S')}{serial % 10000:04d}"
+
+
+@dataclass(frozen=True)
+class Institution:
+    fixmedins_code: str = "H31011600001"
+    fixmedins_name: str = "枫泾镇新春村卫生室"
+    mdtrtarea_admvs: str = "310116"
+
+
+def envelope(
+    *,
+    infno: str,
+    msgid: str,
+    institution: Institution,
+    opter: str,
+    opter_name: str,
+    now: datetime,
+    input: dict[str, Any],
+    sign_no: str = "",
+    insuplc_admdvs: str = "",
+) -> dict[str, Any]:
+    """The request body of protocol.md §1, field for field."""
+    return {
+        "infno": infno,
+        "msgid": msgid,
+        "mdtrtarea_admvs": institution.mdtrtarea_admvs,
+        "insuplc_admdvs": insuplc_admdvs,
+        "recer_sys_code": "YBXT",
+        "dev_no": "",
+        "dev_safe_info": "",
+        "cainfo": "",
+        "signtype": "",
+        "infver": "V1.0",
+        "opter_type": "1",
+        "opter": opter,
+        "opter_name": opter_name,
+        "inf_time": inf_time(now),
+        "fixmedins_code": institution.fixmedins_code,
+        "fixmedins_name": institution.fixmedins_name,
+        "sign_no": sign_no,
+        "input": input,
+    }
