@@ -1,0 +1,205 @@
+"""The social-security card's files (our model of an ISO 7816-4 card) and their codecs.
+
+The social-security application is selected by name (AID = "sx1.sh.社会保障" in GBK).  Inside
+it two transparent EFs hold simple-TLV items; READ RECORD with record number = tag returns
+one item, READ BINARY returns the whole file:
+
+EF05 card identification (SFI 5)          EF06 cardholder (SFI 6)
+  01 卡识别码 card_sn   16 bytes binary     08 社会保障号码  18 ASCII
+  02 卡的类别 card type  1 ASCII             09 姓名          UTF-8 or GBK, 00/space padded
+  03 规范版本           ASCII "3.00"        0A 性别          '1' male / '2' female
+  04 发卡地区代码        6 ASCII digits      0D 出生日期       4 bytes BCD yyyymmdd
+  05 发卡日期           4 bytes BCD
+  06 卡有效期           4 bytes BCD
+  07 卡号              ASCII
+
+The virtual card that answers these APDUs lives in ``virtualcard.py``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from enum import IntEnum
+
+from . import idnumber
+from .card import CardData
+from .errors import CardDataError, TlvError
+from .tlv import encode_tlv, tlv_dict
+
+SSC_AID = "sx1.sh.社会保障".encode("gbk")
+SFI_CARD_ID = 0x05
+SFI_HOLDER = 0x06
+NAME_FIELD_LEN = 30  # cards personalise the name into a fixed 30-byte field
+
+
+class Tag(IntEnum):
+    CARD_SN = 0x01
+    CARD_TYPE = 0x02
+    SPEC_VERSION = 0x03
+    REGION = 0x04
+    ISSUE_DATE = 0x05
+    EXPIRY_DATE = 0x06
+    CARD_NO = 0x07
+    CERTNO = 0x08
+    NAME = 0x09
+    SEX = 0x0A
+    BIRTH_DATE = 0x0D
+
+
+# Items that identify a person: never shown in a trace or a log.
+SENSITIVE_TAGS = frozenset({Tag.CARD_NO, Tag.CERTNO, Tag.NAME, Tag.BIRTH_DATE})
+
+
+@dataclass(frozen=True)
+class Cardholder:
+    certno: str
+    name: str
+    sex: str          # '1' male, '2' female (platform gend code)
+    birth_date: str   # yyyyMMdd
+
+    def __repr__(self) -> str:
+        return f"Cardholder(sex={self.sex})"
+
+
+def bcd_date(yyyymmdd: str) -> bytes:
+    _valid_date(yyyymmdd, "date")
+    return bytes.fromhex(yyyymmdd)
+
+
+def date_from_bcd(raw: bytes, what: str) -> str:
+    text = raw.hex()
+    if len(raw) != 4 or not text.isdigit():
+        raise CardDataError(detail=f"{what}: not a 4-byte BCD date")
+    _valid_date(text, what)
+    return text
+
+
+def _valid_date(text: str, what: str) -> date:
+    try:
+        if len(text) != 8 or not text.isdigit():
+            raise ValueError
+        return date(int(text[:4]), int(text[4:6]), int(text[6:]))
+    except ValueError:
+        raise CardDataError(detail=f"{what}: not a date yyyyMMdd") from None
+
+
+def encode_name(name: str, encoding: str = "gbk") -> bytes:
+    raw = name.encode(encoding)
+    return raw + b"\x00" * (NAME_FIELD_LEN - len(raw)) if len(raw) < NAME_FIELD_LEN else raw
+
+
+def decode_name(raw: bytes) -> str:
+    """Cards in the field carry GBK; newer personalisation uses UTF-8.  A GBK Chinese name is
+    almost never valid UTF-8, so try UTF-8 strictly first, then GBK."""
+    raw = raw.rstrip(b"\x00 ").rstrip(b"\xff")
+    for enc in ("utf-8", "gbk"):
+        try:
+            name = raw.decode(enc)
+        except UnicodeDecodeError:
+            continue
+        if name and name.isprintable():
+            return name.strip()
+    raise CardDataError(detail="name: neither UTF-8 nor GBK, or empty")
+
+
+def build_card_id_file(card: CardData, card_type: str = "3") -> bytes:
+    try:
+        sn = bytes.fromhex(card.card_sn)
+    except ValueError:
+        raise ValueError("card_sn must be 32 hex characters") from None
+    return encode_tlv([
+        (Tag.CARD_SN, sn),
+        (Tag.CARD_TYPE, card_type.encode("ascii")),
+        (Tag.SPEC_VERSION, card.spec_version.encode("ascii")),
+        (Tag.REGION, card.region_code.encode("ascii")),
+        (Tag.ISSUE_DATE, bcd_date(card.issue_date)),
+        (Tag.EXPIRY_DATE, bcd_date(card.expiry_date)),
+        (Tag.CARD_NO, card.card_no.encode("ascii")),
+    ])
+
+
+def build_holder_file(holder: Cardholder, name_encoding: str = "gbk") -> bytes:
+    return encode_tlv([
+        (Tag.CERTNO, holder.certno.encode("ascii")),
+        (Tag.NAME, encode_name(holder.name, name_encoding)),
+        (Tag.SEX, holder.sex.encode("ascii")),
+        (Tag.BIRTH_DATE, bcd_date(holder.birth_date)),
+    ])
+
+
+def _items(raw: bytes, what: str, required: tuple[Tag, ...]) -> dict[int, bytes]:
+    try:
+        items = tlv_dict(raw)
+    except TlvError as e:
+        raise CardDataError(detail=f"{what}: {e}") from None
+    missing = [t.name for t in required if t not in items]
+    if missing:
+        raise CardDataError(detail=f"{what}: missing {', '.join(missing)}")
+    return items
+
+
+def _ascii(raw: bytes, what: str) -> str:
+    try:
+        text = raw.decode("ascii").strip(" \x00")
+    except UnicodeDecodeError:
+        raise CardDataError(detail=f"{what}: not ASCII") from None
+    if not text.isprintable():
+        raise CardDataError(detail=f"{what}: control characters")
+    return text
+
+
+def parse_holder_file(raw: bytes) -> Cardholder:
+    items = _items(raw, "EF06", (Tag.CERTNO, Tag.NAME))
+    try:
+        certno = idnumber.normalize(_ascii(items[Tag.CERTNO], "certno"))
+    except idnumber.IdNumberError as e:
+        raise CardDataError(detail=f"certno: {e.detail}") from None
+    birth = certno[6:14]
+    if Tag.BIRTH_DATE in items and date_from_bcd(items[Tag.BIRTH_DATE], "birth date") != birth:
+        raise CardDataError(detail="birth date disagrees with the ID number")
+    sex = _ascii(items[Tag.SEX], "sex") if Tag.SEX in items else idnumber.sex_code(certno)
+    if sex not in ("1", "2"):
+        raise CardDataError(detail="sex: not 1 or 2")
+    return Cardholder(certno, decode_name(items[Tag.NAME]), sex, birth)
+
+
+def card_data_from_files(atr: bytes, ef05: bytes, ef06: bytes, *,
+                         terminal_no: str = "", device_no: str = "") -> CardData:
+    """Build the counter's CardData from the raw files, checking every field; raise
+    CardDataError (no partial data) if anything is off."""
+    items = _items(ef05, "EF05", (Tag.CARD_SN, Tag.SPEC_VERSION, Tag.REGION, Tag.ISSUE_DATE,
+                                  Tag.EXPIRY_DATE, Tag.CARD_NO))
+    holder = parse_holder_file(ef06)
+    if len(items[Tag.CARD_SN]) != 16:
+        raise CardDataError(detail=f"card_sn: {len(items[Tag.CARD_SN])} bytes, expected 16")
+    region = _ascii(items[Tag.REGION], "region")
+    if len(region) != 6 or not region.isdigit():
+        raise CardDataError(detail="region: not 6 digits")
+    card_no = _ascii(items[Tag.CARD_NO], "card_no")
+    if not card_no or "|" in card_no:
+        raise CardDataError(detail="card_no: empty or contains '|'")
+    spec = _ascii(items[Tag.SPEC_VERSION], "spec_version")
+    if "|" in spec or "|" in holder.name:
+        raise CardDataError(detail="field contains '|'")
+    issue = date_from_bcd(items[Tag.ISSUE_DATE], "issue date")
+    expiry = date_from_bcd(items[Tag.EXPIRY_DATE], "expiry date")
+    if expiry < issue:
+        raise CardDataError(detail="expiry date before issue date")
+    return CardData(
+        region_code=region, certno=holder.certno, card_no=card_no,
+        card_sn=items[Tag.CARD_SN].hex().upper(), name=holder.name, atr=atr.hex().upper(),
+        spec_version=spec, issue_date=issue, expiry_date=expiry,
+        terminal_no=terminal_no, device_no=device_no)
+
+
+def redact_file(raw: bytes) -> str:
+    """A trace-safe rendering of a file's content: sensitive items become '*' x length."""
+    try:
+        items = tlv_dict(raw)
+    except TlvError:
+        return f"<{len(raw)} bytes, unparsed, masked>"
+    parts = []
+    for tag, value in items.items():
+        shown = "*" * len(value) if tag in SENSITIVE_TAGS else value.hex().upper()
+        parts.append(f"{tag:02X}:{shown}")
+    return " ".join(parts)

@@ -1,0 +1,101 @@
+"""One typed settings object: defaults, then `config.toml` under the data directory, then env vars."""
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+import platformdirs
+
+APP_NAME = "village-clinic"
+TRAINING_SUFFIX = "-training"
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    training: bool = False
+    network_url: str = "http://127.0.0.1:8080"
+    paas_id: str = "fengjing-clinics"
+    paas_token: str = "sim-paas-token-not-a-secret"
+    fixmedins_code: str = "H31011600001"
+    fixmedins_name: str = "枫泾镇新春村卫生室"
+    mdtrtarea_admvs: str = "310116"
+    terminal: str = "counter-1"
+    opter: str = "D0001"
+    opter_name: str = "张医生"
+    dept_code: str = "A03"
+    dept_name: str = "全科"
+    reader_url: str = ""
+    timeout_seconds: float = 10.0
+
+    @property
+    def db_path(self) -> Path:
+        return self.home / "clinic.db"
+
+    @property
+    def db_url(self) -> str:
+        return f"sqlite:///{self.db_path}"
+
+    @property
+    def receipts_dir(self) -> Path:
+        return self.home / "receipts"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.home / "keys"
+
+    @property
+    def log_path(self) -> Path:
+        return self.home / "logs" / "clinic.log"
+
+
+_ENV = {  # env var -> field; env wins over the file so a test or a kiosk can pin a value
+    "CLINIC_NETWORK": "network_url",
+    "CLINIC_READER": "reader_url",
+    "CLINIC_OPERATOR": "opter",
+    "CLINIC_OPERATOR_NAME": "opter_name",
+    "CLINIC_FIXMEDINS_CODE": "fixmedins_code",
+    "CLINIC_FIXMEDINS_NAME": "fixmedins_name",
+    "CLINIC_TIMEOUT": "timeout_seconds",
+}
+
+
+def real_home() -> Path:
+    env = os.environ.get("CLINIC_HOME")
+    return Path(env) if env else Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+def training_home() -> Path:
+    """A sibling of the real data directory, never inside it, so training cannot touch real books."""
+    env = os.environ.get("CLINIC_TRAINING_HOME")
+    if env:
+        return Path(env)
+    real = real_home()
+    return real.with_name(real.name + TRAINING_SUFFIX)
+
+
+def _coerce(name: str, value: object) -> object:
+    kind = {f.name: f.type for f in fields(Settings)}[name]
+    if kind == "float":
+        return float(value)  # a timeout, not money
+    return str(value)
+
+
+def load_settings(*, training: bool = False, home: Path | None = None) -> Settings:
+    home = home or (training_home() if training else real_home())
+    home.mkdir(parents=True, exist_ok=True)
+    settings = Settings(home=home, training=training)
+    cfg = home / "config.toml"
+    if cfg.exists():
+        with cfg.open("rb") as fh:
+            data = tomllib.load(fh)
+        known = {f.name for f in fields(Settings)} - {"home", "training"}
+        settings = replace(settings, **{k: _coerce(k, v) for k, v in data.items() if k in known})
+    overrides = {f: _coerce(f, os.environ[e]) for e, f in _ENV.items() if os.environ.get(e)}
+    settings = replace(settings, **overrides)
+    if training:
+        # Training numbering: its own institution code prefix so no msgid can collide with real ones.
+        settings = replace(settings, fixmedins_name=settings.fixmedins_name + "（培训）")
+    return settings

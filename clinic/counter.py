@@ -1,0 +1,379 @@
+"""The counter workflow: one visit from credential to receipt, the same path for CLI, GUI and tests.
+
+Every call to the insurer goes through the journal (msgid committed before the first byte) and
+every step appends an audit event. Patient identifiers reach the database only sealed.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import uuid
+from dataclasses import asdict, replace
+from datetime import datetime
+from typing import Any, Callable
+
+from sqlalchemy import select
+
+from cardreader.card import CardData
+from formulary import rules
+from formulary.catalog import Formulary
+from settlement import messages, wire
+from settlement.client import Answer, InsurerClient
+from settlement.errors import (GatewayRejected, InsurerRefused, NetworkUnreachable,
+                               OutcomeUnknown)
+from settlement.journal import Journal
+from settlement.values import Credential, FeeLine, Person, SetlInfo
+
+from . import visit_state as vs
+from .audit import Actor, AuditLog
+from .config import Settings
+from .crypto import FieldCipher, load_or_create_key
+from .db import open_database
+from .diagnoses import diagnosis_name
+from .domain import Operator, RxItem, Settlement, VisitResult
+from .errors import (BlockedByFormulary, CardProblem, NetworkProblem, OutcomeUnknownProblem,
+                     RefusedByInsurer)
+from .models import SignIn, Visit, VisitTransition
+from .receipt import ReceiptHeader, receipt_lines, write_pdf
+
+log = logging.getLogger(__name__)
+
+
+def _now() -> datetime:
+    return datetime.now()
+
+
+class Counter:
+    def __init__(self, settings: Settings, operator: Operator | None = None, *,
+                 formulary: Formulary | None = None, clock: Callable[[], datetime] = _now):
+        self.settings = settings
+        self.operator = operator or Operator(settings.opter, settings.opter_name)
+        self.clock = clock
+        self.engine = open_database(settings.db_path)
+        self.cipher = FieldCipher(load_or_create_key(settings.keys_dir))
+        self.formulary = formulary or Formulary.load_default()
+        self.institution = wire.Institution(settings.fixmedins_code, settings.fixmedins_name,
+                                            settings.mdtrtarea_admvs)
+        self.journal = Journal(self.engine, settings.fixmedins_code, self.cipher, clock=clock)
+        self.client = InsurerClient(settings.network_url, paas_id=settings.paas_id,
+                                    paas_token=settings.paas_token,
+                                    timeout=settings.timeout_seconds)
+        self.audit = AuditLog(self.engine, Actor(settings.fixmedins_code, settings.terminal,
+                                                 self.operator.opter, self.operator.role), clock)
+        self._sign_no = ""
+
+    def close(self) -> None:
+        self.client.close()
+        self.engine.dispose()
+
+    # ---- talking to the insurer -------------------------------------------------------
+
+    def _call(self, infno: str, visit_id: str | None, input_: dict[str, Any],
+              person: Person | None = None) -> tuple[str, Answer]:
+        def build(msgid: str, now: datetime) -> bytes:
+            return wire.dumps(wire.envelope(
+                infno=infno, msgid=msgid, institution=self.institution, opter=self.operator.opter,
+                opter_name=self.operator.opter_name, now=now, input=input_, sign_no=self._sign_no,
+                insuplc_admdvs=person.insuplc_admdvs if person else ""))
+        try:
+            outcome = self.journal.call(self.client, infno, visit_id, build)
+        except NetworkUnreachable as exc:
+            log.warning("network unreachable infno=%s: %s", infno, exc.detail)
+            raise NetworkProblem(exc.message, exc.detail) from exc
+        except OutcomeUnknown as exc:
+            raise OutcomeUnknownProblem(exc.message, exc.detail) from exc
+        except InsurerRefused as exc:
+            raise RefusedByInsurer(f"医保中心拒绝：{exc.message}", exc.detail) from exc
+        except GatewayRejected as exc:
+            raise RefusedByInsurer(exc.message, exc.detail) from exc
+        return outcome.msgid, outcome.answer
+
+    def ensure_signed_in(self) -> str:
+        """Sign in to the network (9001) once per business day and operator."""
+        today = self.clock().date().isoformat()
+        with self.engine.connect() as conn:
+            row = conn.execute(select(SignIn.sign_no).where(SignIn.business_date == today,
+                                                            SignIn.opter == self.operator.opter)
+                               .order_by(SignIn.id.desc())).first()
+        if row:
+            self._sign_no = row.sign_no
+            return self._sign_no
+        try:
+            ip = socket.gethostbyname(socket.gethostname())
+        except OSError:
+            ip = "127.0.0.1"
+        _, ans = self._call("9001", None, messages.sign_in(self.operator.opter, "", ip))
+        sign_no, sign_time = messages.parse_sign_in(ans.output)
+        with self.engine.begin() as conn:
+            conn.execute(SignIn.__table__.insert().values(
+                business_date=today, opter=self.operator.opter, sign_no=sign_no,
+                sign_time=sign_time))
+        self._sign_no = sign_no
+        self.audit.append("sign_in", sign_no)
+        return sign_no
+
+    # ---- the patient -------------------------------------------------------------------
+
+    def read_card(self, reader_url: str) -> CardData:
+        from cardreader.driver import CardReader, CardReaderError
+        try:
+            with CardReader(reader_url) as reader:
+                card = reader.read_card()
+        except CardReaderError as exc:
+            self.audit.append("card_read", "", "error", detail=exc.detail[:200])
+            raise CardProblem(exc.message, exc.detail) from exc
+        self.audit.append("card_read", "", "ok", card_ref=self.cipher.keyed_hash(card.card_no))
+        return card
+
+    @staticmethod
+    def credential_from_card(card: CardData) -> Credential:
+        return Credential("03", card.card_no, card.card_sn, card.certno, card.name)
+
+    @staticmethod
+    def credential_from_id_number(raw: str) -> Credential:
+        from cardreader.idnumber import IdNumberError, normalize
+        try:
+            idno = normalize(raw)
+        except IdNumberError as exc:
+            raise CardProblem(exc.message, exc.detail) from exc
+        return Credential("02", idno, certno=idno)
+
+    def lookup(self, cred: Credential) -> Person:
+        self.ensure_signed_in()
+        _, ans = self._call("1101", None, messages.person_query(cred, self.clock()))
+        person = messages.parse_person(ans.output)
+        self.audit.append("person_lookup", "", "ok", psn_ref=self.cipher.keyed_hash(person.psn_no),
+                          cert_type=cred.mdtrt_cert_type, insutype=person.insutype)
+        return person
+
+    # ---- the prescription --------------------------------------------------------------
+
+    def resolve_items(self, spec: list[tuple[str, int, int | None]]) -> tuple[RxItem, ...]:
+        """(drug term or code, quantity, days or None) -> priced items; unknown terms raise."""
+        from formulary.catalog import DrugLookupError
+        items = []
+        for term, qty, days in spec:
+            try:
+                drug = self.formulary.by_code(term) or self.formulary.resolve(term)
+            except DrugLookupError as exc:
+                raise BlockedByFormulary(exc.message, exc.detail) from exc
+            items.append(RxItem(drug.code, drug.name, qty, days or drug.std_days * qty,
+                                drug.price_fen, drug.unit))
+        return tuple(items)
+
+    def check(self, items: tuple[RxItem, ...], diagnoses: tuple[str, ...] = (),
+              emergency: bool = False) -> list[rules.Verdict]:
+        lines = [rules.RxLine(it.code, it.qty, it.days) for it in items]
+        return rules.check(lines, self.formulary, emergency=emergency, diagnoses=diagnoses)
+
+    def unresolved_verdicts(self, verdicts, overrides: dict[str, str]) -> list[rules.Verdict]:
+        """Blocks always stop; a warning stops unless overridden with a reason."""
+        return [v for v in verdicts if v.outcome == "block"
+                or (v.outcome == "warn" and not overrides.get(v.rule_id))]
+
+    # ---- the visit ---------------------------------------------------------------------
+
+    def _transition(self, conn, visit_id: str, to_state: str, **values) -> None:
+        current = conn.execute(select(Visit.state).where(Visit.id == visit_id)).scalar_one()
+        vs.check(current, to_state)
+        conn.execute(Visit.__table__.update().where(Visit.id == visit_id)
+                     .values(state=to_state, **values))
+        conn.execute(VisitTransition.__table__.insert().values(
+            visit_id=visit_id, from_state=current, to_state=to_state,
+            at=self.clock().isoformat()))
+
+    def _seal_party(self, visit_id: str, person: Person, cred: Credential) -> bytes:
+        payload = {"person": {**asdict(person), "brdy": person.brdy.isoformat() if person.brdy else None},
+                   "cred": asdict(cred)}
+        return self.cipher.seal_text(json.dumps(payload, ensure_ascii=False),
+                                     f"visit.person_sealed|{visit_id}")
+
+    def _open_party(self, visit_id: str) -> tuple[Person, Credential]:
+        from datetime import date as _date
+        with self.engine.connect() as conn:
+            sealed = conn.execute(select(Visit.person_sealed).where(Visit.id == visit_id)).scalar_one()
+        payload = json.loads(self.cipher.open_text(sealed, f"visit.person_sealed|{visit_id}"))
+        p = payload["person"]
+        p["brdy"] = _date.fromisoformat(p["brdy"]) if p["brdy"] else None
+        return Person(**p), Credential(**payload["cred"])
+
+    def open_visit(self, person: Person, cred: Credential, items: tuple[RxItem, ...],
+                   verdicts, diagnosis: str, overrides: dict[str, str]) -> str:
+        """Record the visit locally, then register it (2201) and upload the diagnosis (2203)."""
+        visit_id = str(uuid.uuid4())
+        now = self.clock()
+        with self.engine.begin() as conn:
+            conn.execute(Visit.__table__.insert().values(
+                id=visit_id, created_at=now.isoformat(), business_date=now.date().isoformat(),
+                state=vs.NEW, opter=self.operator.opter, cert_type=cred.mdtrt_cert_type,
+                person_sealed=self._seal_party(visit_id, person, cred),
+                psn_ref=self.cipher.keyed_hash(person.psn_no), insutype=person.insutype,
+                diagnosis=diagnosis,
+                items_json=json.dumps([asdict(i) for i in items], ensure_ascii=False),
+                verdicts_json=json.dumps([asdict(v) for v in verdicts], ensure_ascii=False)))
+        for rule_id, reason in overrides.items():
+            self.audit.append("formulary_override", visit_id, "ok", rule_id=rule_id, reason=reason)
+        self.audit.append("prescription", visit_id, "ok", items=[i.code for i in items],
+                          verdicts=[f"{v.rule_id}:{v.outcome}" for v in verdicts])
+        try:
+            ipt_otp_no = visit_id.replace("-", "")[:20]
+            _, ans = self._call("2201", visit_id, messages.registration(
+                person, cred, now, ipt_otp_no, self.operator.opter, self.operator.opter_name,
+                self.settings.dept_code, self.settings.dept_name), person)
+            mdtrt_id = messages.parse_registration(ans.output)
+            self._call("2203", visit_id, messages.visit_info(
+                mdtrt_id, person, now, diagnosis, diagnosis_name(diagnosis),
+                self.operator.opter, self.operator.opter_name, self.settings.dept_name), person)
+        except Exception as exc:
+            self._fail(visit_id, exc)
+            raise
+        with self.engine.begin() as conn:
+            self._transition(conn, visit_id, vs.REGISTERED, mdtrt_id=mdtrt_id)
+        self.audit.append("visit_register", visit_id, "ok", mdtrt_id=mdtrt_id)
+        return visit_id
+
+    def _fail(self, visit_id: str, exc: Exception) -> None:
+        """A step before settlement failed: the visit is dead, no money moved."""
+        msg = getattr(exc, "message", str(exc))
+        with self.engine.begin() as conn:
+            self._transition(conn, visit_id, vs.FAILED, message=msg[:500])
+        self.audit.append("visit_failed", visit_id, "error", reason=type(exc).__name__)
+
+    def _visit(self, visit_id: str) -> Visit:
+        with self.engine.connect() as conn:
+            return conn.execute(select(Visit.__table__).where(Visit.id == visit_id)).one()
+
+    def upload_fees(self, visit_id: str) -> None:
+        v = self._visit(visit_id)
+        person, _ = self._open_party(visit_id)
+        items = [RxItem(**i) for i in json.loads(v.items_json)]
+        lines = [FeeLine(f"{n + 1:03d}", it.code, it.qty, it.price_fen, it.days)
+                 for n, it in enumerate(items)]
+        try:
+            self._call("2204", visit_id, messages.fee_upload(
+                v.mdtrt_id, person, self._chrg_bchno(visit_id), lines, self.clock(),
+                self.operator.opter, self.operator.opter_name), person)
+        except Exception as exc:
+            self._fail(visit_id, exc)
+            raise
+        with self.engine.begin() as conn:
+            self._transition(conn, visit_id, vs.FEES_UPLOADED)
+        self.audit.append("fees_upload", visit_id, "ok", lines=len(lines))
+
+    @staticmethod
+    def _chrg_bchno(visit_id: str) -> str:
+        return visit_id.replace("-", "")[:16]
+
+    def _presettle_input(self, visit_id: str) -> tuple[Person, dict[str, Any]]:
+        v = self._visit(visit_id)
+        person, cred = self._open_party(visit_id)
+        total = sum(RxItem(**i).amount_fen for i in json.loads(v.items_json))
+        return person, messages.presettle(person, cred, v.mdtrt_id, self._chrg_bchno(visit_id), total)
+
+    def presettle(self, visit_id: str) -> SetlInfo:
+        person, input_ = self._presettle_input(visit_id)
+        try:
+            _, ans = self._call("2206", visit_id, input_, person)
+            pre = messages.parse_setlinfo(ans.output, expect_setl_id=False)
+        except Exception as exc:
+            self._fail(visit_id, exc)
+            raise
+        with self.engine.begin() as conn:
+            self._transition(conn, visit_id, vs.PRESETTLED,
+                             presettle_json=json.dumps(asdict(pre.split)))
+        self.audit.append("presettle", visit_id, "ok", medfee=pre.split.medfee_sumamt,
+                          fund=pre.split.fund_pay_sumamt, acct=pre.split.acct_pay,
+                          cash=pre.split.psn_cash_pay)
+        return pre
+
+    def settle(self, visit_id: str, pre: SetlInfo) -> Settlement:
+        """2207. The visit is `settling` (committed) before the msgid is sent; a lost answer is `unknown`."""
+        person, input_ = self._presettle_input(visit_id)
+        with self.engine.begin() as conn:
+            self._transition(conn, visit_id, vs.SETTLING)
+        invono = self._chrg_bchno(visit_id)
+        body_input = messages.settle(input_, pre, invono)
+        try:
+            msgid, ans = self._call("2207", visit_id, body_input, person)
+            info = messages.parse_setlinfo(ans.output, expect_setl_id=True)
+        except OutcomeUnknownProblem as exc:
+            with self.engine.begin() as conn:
+                self._transition(conn, visit_id, vs.UNKNOWN, message=exc.message)
+            self.audit.append("settle", visit_id, "unknown", reason=exc.detail[:200])
+            raise
+        except NetworkProblem as exc:
+            # Connection refused before a byte went out: nothing can have moved.
+            with self.engine.begin() as conn:
+                self._transition(conn, visit_id, vs.FAILED, message=exc.message)
+            self.audit.append("settle", visit_id, "unreachable", reason=exc.detail[:200])
+            raise
+        except messages.MessageError as exc:
+            # An answer we cannot trust is not a settlement we can print: ask again later.
+            with self.engine.begin() as conn:
+                self._transition(conn, visit_id, vs.UNKNOWN, message=str(exc)[:500])
+            self.audit.append("settle", visit_id, "unknown", reason=str(exc)[:200])
+            raise OutcomeUnknownProblem("医保返回的结算结果不完整，结果未知。请勿重复收费，系统会自动向医保核实。",
+                                 str(exc)) from exc
+        except RefusedByInsurer as exc:
+            with self.engine.begin() as conn:
+                self._transition(conn, visit_id, vs.FAILED, message=exc.message[:500])
+            self.audit.append("settle", visit_id, "refused", err=exc.message[:200])
+            raise
+        with self.engine.begin() as conn:
+            self._transition(conn, visit_id, vs.SETTLED, setl_msgid=msgid, setl_id=info.setl_id,
+                             setl_time=info.setl_time, split_json=json.dumps(asdict(info.split)))
+        self.audit.append("settle", visit_id, "ok", setl_id=info.setl_id, msgid=msgid,
+                          medfee=info.split.medfee_sumamt, fund=info.split.fund_pay_sumamt,
+                          acct=info.split.acct_pay, cash=info.split.psn_cash_pay)
+        settlement = Settlement(visit_id, msgid, info.setl_id, info.mdtrt_id, info.setl_time,
+                                info.split, training=self.settings.training)
+        return self._with_receipt(settlement, person)
+
+    def _with_receipt(self, settlement: Settlement, person: Person) -> Settlement:
+        v = self._visit(settlement.visit_id)
+        items = tuple(RxItem(**i) for i in json.loads(v.items_json))
+        header = ReceiptHeader(self.settings.fixmedins_name, self.settings.fixmedins_code,
+                               self.operator.opter, self.operator.opter_name,
+                               self.settings.training)
+        name = f"{settlement.setl_time[:10]}_{settlement.setl_id}.pdf".replace(" ", "_")
+        path = write_pdf(self.settings.receipts_dir / name,
+                         receipt_lines(header, person, items, settlement),
+                         training=self.settings.training)
+        with self.engine.begin() as conn:
+            conn.execute(Visit.__table__.update().where(Visit.id == settlement.visit_id)
+                         .values(receipt_path=str(path)))
+        self.audit.append("receipt_print", settlement.visit_id, "ok", setl_id=settlement.setl_id)
+        return replace(settlement, receipt_path=str(path))
+
+    # ---- the whole visit ---------------------------------------------------------------
+
+    def run_visit(self, cred: Credential, spec: list[tuple[str, int, int | None]], *,
+                  diagnosis: str = "I10", overrides: dict[str, str] | None = None,
+                  emergency: bool = False,
+                  confirm: Callable[[SetlInfo], bool] = lambda pre: True) -> VisitResult:
+        """Person -> prescription -> verdicts -> register -> fees -> pre-settle -> settle -> receipt.
+
+        Errors are raised as CounterError subclasses; `confirm` lets a screen show the
+        pre-settlement split before any money moves.
+        """
+        overrides = overrides or {}
+        person = self.lookup(cred)
+        items = self.resolve_items(spec)
+        verdicts = self.check(items, (diagnosis,), emergency)
+        stopping = self.unresolved_verdicts(verdicts, overrides)
+        if stopping:
+            self.audit.append("formulary_block", "", "blocked",
+                              rules=[v.rule_id for v in stopping])
+            return VisitResult("blocked", person, items, tuple(verdicts),
+                               message="；".join(v.message for v in stopping))
+        visit_id = self.open_visit(person, cred, items, verdicts, diagnosis, overrides)
+        self.upload_fees(visit_id)
+        pre = self.presettle(visit_id)
+        if not confirm(pre):
+            self.audit.append("settle_cancelled", visit_id, "cancelled")
+            return VisitResult("cancelled", person, items, tuple(verdicts), pre.split,
+                               message="已取消，未结算")
+        settlement = self.settle(visit_id, pre)
+        return VisitResult("settled", person, items, tuple(verdicts), pre.split, settlement,
+                           message="结算成功")

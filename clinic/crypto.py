@@ -1,0 +1,65 @@
+"""Patient data at rest: AES-GCM field sealing and keyed hashes under a per-installation data key.
+
+The key file is a first step; issue 8 wraps it with the administrator's passphrase or keyring.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from pathlib import Path
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+_VERSION = b"\x01"
+
+
+class FieldCipher:
+    def __init__(self, key: bytes):
+        if len(key) != 32:
+            raise ValueError("data key must be 32 bytes")
+        self._aead = AESGCM(key)
+        self._mac_key = hmac.new(key, b"clinic keyed-hash v1", hashlib.sha256).digest()
+
+    def seal(self, plaintext: bytes, aad: bytes) -> bytes:
+        nonce = os.urandom(12)
+        return _VERSION + nonce + self._aead.encrypt(nonce, plaintext, aad)
+
+    def open(self, sealed: bytes, aad: bytes) -> bytes:
+        if not sealed or sealed[:1] != _VERSION:
+            raise ValueError("unknown sealed-field version")
+        return self._aead.decrypt(sealed[1:13], sealed[13:], aad)
+
+    def seal_text(self, text: str, aad: str) -> bytes:
+        return self.seal(text.encode("utf-8"), aad.encode())
+
+    def open_text(self, sealed: bytes, aad: str) -> str:
+        return self.open(sealed, aad.encode()).decode("utf-8")
+
+    def keyed_hash(self, value: str) -> str:
+        """A stable pseudonym for logs, audit details and lookups; not reversible without the key."""
+        return hmac.new(self._mac_key, value.encode("utf-8"), hashlib.sha256).hexdigest()[:24]
+
+
+def load_or_create_key(keys_dir: Path) -> bytes:
+    keys_dir.mkdir(parents=True, exist_ok=True)
+    path = keys_dir / "data.key"
+    if path.exists():
+        return path.read_bytes()
+    key = AESGCM.generate_key(bit_length=256)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, key)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    return key
+
+
+def mask_id(certno: str) -> str:
+    """Receipts and screens show 310116********1234-style masked ID numbers."""
+    if len(certno) < 8:
+        return "*" * len(certno)
+    return certno[:6] + "*" * (len(certno) - 10) + certno[-4:]

@@ -1,0 +1,58 @@
+"""The clinic's SQLite database: durable settings asserted on every connection, Alembic upgrades."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+class DatabaseSettingsError(RuntimeError):
+    pass
+
+
+def _pragmas(dbapi_conn, _record) -> None:
+    # A confirmed settlement must survive a power cut: WAL + synchronous=FULL, checked, not hoped for.
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=FULL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=5000")
+    got = (cur.execute("PRAGMA journal_mode").fetchone()[0],
+           cur.execute("PRAGMA synchronous").fetchone()[0],
+           cur.execute("PRAGMA foreign_keys").fetchone()[0])
+    cur.close()
+    if got != ("wal", 2, 1):
+        raise DatabaseSettingsError(f"SQLite settings not in force: {got}")
+
+
+def make_engine(url: str) -> Engine:
+    engine = create_engine(url, future=True)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _pragmas)
+    return engine
+
+
+def alembic_config(url: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", url)
+    return cfg
+
+
+def upgrade(engine: Engine) -> None:
+    cfg = alembic_config(str(engine.url))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+
+def open_database(db_path: Path) -> Engine:
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(f"sqlite:///{db_path}")
+    upgrade(engine)
+    return engine

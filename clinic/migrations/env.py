@@ -1,0 +1,29 @@
+"""Alembic environment: runs on the connection the application hands over (or the URL)."""
+from alembic import context
+from sqlalchemy import engine_from_config, pool
+
+from clinic.models import Base
+from settlement.journal import journal_metadata
+
+target_metadata = [Base.metadata, journal_metadata]
+config = context.config
+
+
+def run() -> None:
+    conn = config.attributes.get("connection")
+    if conn is not None:
+        context.configure(connection=conn, target_metadata=target_metadata,
+                          render_as_batch=True)
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+    engine = engine_from_config(config.get_section(config.config_ini_section, {}),
+                                prefix="sqlalchemy.", poolclass=pool.NullPool)
+    with engine.connect() as connection:
+        context.configure(connection=connection, target_metadata=target_metadata,
+                          render_as_batch=True)
+        with context.begin_transaction():
+            context.run_migrations()
+
+
+run()

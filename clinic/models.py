@@ -1,0 +1,72 @@
+"""The clinic's local tables (SQLAlchemy 2). Schema changes go through Alembic migrations."""
+from __future__ import annotations
+
+from sqlalchemy import ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Visit(Base):
+    __tablename__ = "visit"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    created_at: Mapped[str] = mapped_column(String(26))
+    business_date: Mapped[str] = mapped_column(String(10), index=True)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    opter: Mapped[str] = mapped_column(String(20))
+    cert_type: Mapped[str] = mapped_column(String(2))
+    # Patient identity: sealed (AES-GCM, row-bound) plus a keyed hash for lookups.
+    person_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    psn_ref: Mapped[str | None] = mapped_column(String(24), index=True)
+    insutype: Mapped[str | None] = mapped_column(String(3))
+    mdtrt_id: Mapped[str | None] = mapped_column(String(40))
+    diagnosis: Mapped[str | None] = mapped_column(String(20))
+    items_json: Mapped[str] = mapped_column(Text, default="[]")
+    verdicts_json: Mapped[str] = mapped_column(Text, default="[]")
+    presettle_json: Mapped[str | None] = mapped_column(Text)
+    setl_msgid: Mapped[str | None] = mapped_column(String(30), unique=True)
+    setl_id: Mapped[str | None] = mapped_column(String(40))
+    setl_time: Mapped[str | None] = mapped_column(String(19))
+    split_json: Mapped[str | None] = mapped_column(Text)
+    receipt_path: Mapped[str | None] = mapped_column(String(400))
+    message: Mapped[str | None] = mapped_column(String(500))
+
+
+class VisitTransition(Base):
+    __tablename__ = "visit_transition"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    visit_id: Mapped[str] = mapped_column(ForeignKey("visit.id"), index=True)
+    from_state: Mapped[str] = mapped_column(String(16))
+    to_state: Mapped[str] = mapped_column(String(16))
+    at: Mapped[str] = mapped_column(String(26))
+
+
+class SignIn(Base):
+    __tablename__ = "sign_in"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    business_date: Mapped[str] = mapped_column(String(10), index=True)
+    opter: Mapped[str] = mapped_column(String(20))
+    sign_no: Mapped[str] = mapped_column(String(40))
+    sign_time: Mapped[str] = mapped_column(String(19))
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_event"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ts: Mapped[str] = mapped_column(String(26))
+    clinic: Mapped[str] = mapped_column(String(12))
+    terminal: Mapped[str] = mapped_column(String(40))
+    operator: Mapped[str] = mapped_column(String(20))
+    role: Mapped[str] = mapped_column(String(20))
+    action: Mapped[str] = mapped_column(String(40), index=True)
+    object: Mapped[str] = mapped_column(String(80))
+    outcome: Mapped[str] = mapped_column(String(20))
+    details: Mapped[str] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))

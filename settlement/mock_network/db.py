@@ -1,0 +1,236 @@
+"""The simulator's own database: registry, visits, settlements, running totals, message log.
+
+All amounts are integer fen. The message log row of a request is written in the same
+transaction as its business effect, so a repeated msgid is answered from here even after
+a restart.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import (Boolean, Date, DateTime, ForeignKey, Integer, LargeBinary, String,
+                        UniqueConstraint, create_engine, event, select)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.pool import StaticPool
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Person(Base):
+    __tablename__ = "person"
+    psn_no: Mapped[str] = mapped_column(String(32), primary_key=True)
+    certno: Mapped[str] = mapped_column(String(18), unique=True, index=True)
+    card_no: Mapped[str] = mapped_column(String(16), unique=True, index=True)
+    card_sn: Mapped[str] = mapped_column(String(32))
+    card_issue_date: Mapped[date] = mapped_column(Date)
+    card_expiry_date: Mapped[date] = mapped_column(Date)
+    psn_name: Mapped[str] = mapped_column(String(40))
+    gend: Mapped[str] = mapped_column(String(1))
+    naty: Mapped[str] = mapped_column(String(2))
+    brdy: Mapped[date] = mapped_column(Date)
+    village: Mapped[str] = mapped_column(String(20))
+    insutype: Mapped[str] = mapped_column(String(3))
+    psn_type: Mapped[str] = mapped_column(String(8))
+    insu_state: Mapped[str] = mapped_column(String(1))
+    insu_date: Mapped[date] = mapped_column(Date)
+    emp_name: Mapped[str] = mapped_column(String(80), default="")
+    chronic: Mapped[str] = mapped_column(String(40), default="")
+
+
+class Account(Base):
+    """Personal account (个人账户) balance; residents have 0."""
+    __tablename__ = "account"
+    psn_no: Mapped[str] = mapped_column(ForeignKey("person.psn_no"), primary_key=True)
+    balc_fen: Mapped[int] = mapped_column(Integer)
+
+
+class YearTotal(Base):
+    __tablename__ = "year_total"
+    psn_no: Mapped[str] = mapped_column(String(32), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dedc_used_fen: Mapped[int] = mapped_column(Integer, default=0)
+    fund_paid_fen: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class SignIn(Base):
+    __tablename__ = "sign_in"
+    sign_no: Mapped[str] = mapped_column(String(40), primary_key=True)
+    fixmedins_code: Mapped[str] = mapped_column(String(20), index=True)
+    opter_no: Mapped[str] = mapped_column(String(40))
+    mac: Mapped[str] = mapped_column(String(40), default="")
+    ip: Mapped[str] = mapped_column(String(64), default="")
+    sign_time: Mapped[datetime] = mapped_column(DateTime)
+    signout_time: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class Visit(Base):
+    __tablename__ = "visit"
+    mdtrt_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    psn_no: Mapped[str] = mapped_column(String(32), index=True)
+    fixmedins_code: Mapped[str] = mapped_column(String(20))
+    insutype: Mapped[str] = mapped_column(String(3))
+    ipt_otp_no: Mapped[str] = mapped_column(String(40))
+    begntime: Mapped[datetime] = mapped_column(DateTime)
+    mdtrt_cert_type: Mapped[str] = mapped_column(String(2))
+    med_type: Mapped[str] = mapped_column(String(4), default="11")
+    dr_name: Mapped[str] = mapped_column(String(40), default="")
+    dept_name: Mapped[str] = mapped_column(String(40), default="")
+    status: Mapped[str] = mapped_column(String(12), default="registered")  # registered/cancelled/settled
+    __table_args__ = (UniqueConstraint("fixmedins_code", "ipt_otp_no"),)
+
+
+class Diagnosis(Base):
+    __tablename__ = "diagnosis"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    mdtrt_id: Mapped[str] = mapped_column(ForeignKey("visit.mdtrt_id"), index=True)
+    diag_type: Mapped[str] = mapped_column(String(4))
+    diag_srt_no: Mapped[int] = mapped_column(Integer)
+    diag_code: Mapped[str] = mapped_column(String(20))
+    diag_name: Mapped[str] = mapped_column(String(100))
+    vali_flag: Mapped[str] = mapped_column(String(1), default="1")
+
+
+class FeeLine(Base):
+    __tablename__ = "fee_line"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    mdtrt_id: Mapped[str] = mapped_column(ForeignKey("visit.mdtrt_id"), index=True)
+    feedetl_sn: Mapped[str] = mapped_column(String(40))
+    chrg_bchno: Mapped[str] = mapped_column(String(40))
+    med_list_codg: Mapped[str] = mapped_column(String(50))
+    medins_list_codg: Mapped[str] = mapped_column(String(50), default="")
+    cnt: Mapped[str] = mapped_column(String(24))    # exact decimal text
+    pric: Mapped[str] = mapped_column(String(24))   # exact decimal text, yuan
+    sumamt_fen: Mapped[int] = mapped_column(Integer)
+    chrgitm_lv: Mapped[str | None] = mapped_column(String(2), nullable=True)  # None = not listed
+    ceiling_fen: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    consultation: Mapped[bool] = mapped_column(Boolean, default=False)
+    setl_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    __table_args__ = (UniqueConstraint("mdtrt_id", "feedetl_sn"),)
+
+
+AMOUNTS = ("medfee_sumamt", "fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt",
+           "inscp_scp_amt", "act_pay_dedc", "hifp_pay", "fund_pay_sumamt", "psn_part_amt",
+           "acct_pay", "psn_cash_pay", "hosp_part_amt")
+
+
+class Settlement(Base):
+    __tablename__ = "settlement"
+    setl_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    mdtrt_id: Mapped[str] = mapped_column(String(40), index=True)
+    psn_no: Mapped[str] = mapped_column(String(32), index=True)
+    medins_setl_id: Mapped[str] = mapped_column(String(30), index=True)  # msgid of the 2207/2208
+    fixmedins_code: Mapped[str] = mapped_column(String(20), index=True)
+    insutype: Mapped[str] = mapped_column(String(3))
+    setl_time: Mapped[datetime] = mapped_column(DateTime)
+    year: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(8), default="settle")     # settle / revoke
+    status: Mapped[str] = mapped_column(String(12), default="normal")  # normal / revoked / reversed
+    orig_setl_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    medfee_sumamt: Mapped[int] = mapped_column(Integer)
+    fulamt_ownpay_amt: Mapped[int] = mapped_column(Integer)
+    overlmt_selfpay: Mapped[int] = mapped_column(Integer)
+    preselfpay_amt: Mapped[int] = mapped_column(Integer)
+    inscp_scp_amt: Mapped[int] = mapped_column(Integer)
+    act_pay_dedc: Mapped[int] = mapped_column(Integer)
+    hifp_pay: Mapped[int] = mapped_column(Integer)
+    fund_pay_sumamt: Mapped[int] = mapped_column(Integer)
+    psn_part_amt: Mapped[int] = mapped_column(Integer)
+    acct_pay: Mapped[int] = mapped_column(Integer)
+    psn_cash_pay: Mapped[int] = mapped_column(Integer)
+    hosp_part_amt: Mapped[int] = mapped_column(Integer)
+    balc: Mapped[int] = mapped_column(Integer)
+    ytd_fund_fen: Mapped[int] = mapped_column(Integer, default=0)  # capped fund part, for undo
+    output_json: Mapped[bytes] = mapped_column(LargeBinary)       # the setlinfo as sent
+
+
+class MessageLog(Base):
+    """Idempotency: the first answer to each msgid, byte for byte."""
+    __tablename__ = "message_log"
+    msgid: Mapped[str] = mapped_column(String(30), primary_key=True)
+    infno: Mapped[str] = mapped_column(String(8))
+    fixmedins_code: Mapped[str] = mapped_column(String(20))
+    body_hash: Mapped[str] = mapped_column(String(64))
+    infcode: Mapped[int] = mapped_column(Integer)
+    response: Mapped[bytes] = mapped_column(LargeBinary)
+    received: Mapped[datetime] = mapped_column(DateTime)
+    reversed: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ReversedUnseen(Base):
+    """A 2601 for a msgid we never saw: the late original must then be refused."""
+    __tablename__ = "reversed_unseen"
+    msgid: Mapped[str] = mapped_column(String(30), primary_key=True)
+    oinfno: Mapped[str] = mapped_column(String(8))
+    at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Nonce(Base):
+    __tablename__ = "nonce"
+    paas_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    nonce: Mapped[str] = mapped_column(String(128), primary_key=True)
+    seen_at: Mapped[int] = mapped_column(Integer, index=True)  # unix seconds
+
+
+class Counter(Base):
+    __tablename__ = "counter"
+    name: Mapped[str] = mapped_column(String(20), primary_key=True)
+    value: Mapped[int] = mapped_column(Integer, default=0)
+
+
+def next_serial(s: Session, name: str) -> int:
+    """A per-name serial, taken inside the caller's transaction (rolled back with it)."""
+    row = s.get(Counter, name)
+    if row is None:
+        row = Counter(name=name, value=0)
+        s.add(row)
+    row.value += 1
+    s.flush()
+    return row.value
+
+
+def make_engine(url: str | None = None) -> Engine:
+    """An engine with the schema created. SQLite gets WAL and full fsync: a settlement the
+    simulator confirmed must survive its crash."""
+    url = url or "sqlite:///insurer_sim.sqlite3"
+    kwargs: dict = {}
+    if url.startswith("sqlite"):
+        kwargs["connect_args"] = {"check_same_thread": False}
+        if url in ("sqlite://", "sqlite:///:memory:"):
+            kwargs["poolclass"] = StaticPool
+    engine = create_engine(url, **kwargs)
+    if url.startswith("sqlite"):
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn, _record):  # noqa: ANN001
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=FULL")
+            cur.execute("PRAGMA busy_timeout=5000")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+    Base.metadata.create_all(engine)
+    return engine
+
+
+def seed_registry(engine: Engine, villagers) -> int:
+    """Insert the villagers not yet present; return how many were added. Idempotent."""
+    with Session(engine) as s, s.begin():
+        have = set(s.scalars(select(Person.psn_no)))
+        added = 0
+        accounts = []
+        for v in villagers:
+            if v.psn_no in have:
+                continue
+            s.add(Person(psn_no=v.psn_no, certno=v.certno, card_no=v.card_no, card_sn=v.card_sn,
+                         card_issue_date=v.card_issue_date, card_expiry_date=v.card_expiry_date,
+                         psn_name=v.psn_name, gend=v.gend, naty=v.naty, brdy=v.brdy,
+                         village=v.village, insutype=v.insutype, psn_type=v.psn_type,
+                         insu_state=v.insu_state, insu_date=v.insu_date, emp_name=v.emp_name,
+                         chronic=",".join(v.chronic)))
+            accounts.append(Account(psn_no=v.psn_no, balc_fen=v.balc_fen))
+            added += 1
+        s.flush()  # persons before their accounts (foreign key)
+        s.add_all(accounts)
+    return added

@@ -1,0 +1,9 @@
+"""Transaction handlers, one per infno, registered in HANDLERS.
+
+A handler is `fn(ctx, input) -> output` (output: dict or None). It runs inside the request's
+database transaction; raising TxError rolls its effects back and answers infcode -1.
+"""
+from __future__ import annotations
+
+from .common import HANDLERS, Ctx, TxError  # noqa: F401
+from . import signin, person, visit, fees, settle, reverse, reconcile  # noqa: F401,E402  (registers)

@@ -1,0 +1,140 @@
+"""What every handler needs: the context, the error type, field readers, person lookups."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any, Callable
+
+from sqlalchemy.orm import Session
+
+from settlement.money import AmountError, to_fen
+
+from ..catalogue import Item
+from ..db import Person, next_serial
+from ..policy import Policy
+from ..registry import INSUPLC_ADMDVS
+
+Handler = Callable[["Ctx", dict], Any]
+HANDLERS: dict[str, Handler] = {}
+REGION = INSUPLC_ADMDVS
+
+
+def handler(infno: str, *, needs_sign_in: bool = True):
+    def deco(fn: Handler) -> Handler:
+        fn.needs_sign_in = needs_sign_in  # type: ignore[attr-defined]
+        HANDLERS[infno] = fn
+        return fn
+    return deco
+
+
+class TxError(Exception):
+    """A business refusal: infcode -1 with this Chinese message."""
+
+    def __init__(self, err_msg: str):
+        super().__init__(err_msg)
+        self.err_msg = err_msg
+
+
+@dataclass
+class Ctx:
+    s: Session
+    env: dict[str, Any]          # the request body (envelope)
+    msgid: str
+    infno: str                   # without a provincial letter
+    fixmedins_code: str
+    now: datetime                # Beijing time, naive
+    policy: Policy
+    catalogue: dict[str, Item]
+
+    def serial(self, name: str) -> int:
+        return next_serial(self.s, name)
+
+    def new_id(self, kind: str) -> str:
+        """mdtrt_id / setl_id: region + date + kind digit + 9-digit serial (unique forever)."""
+        digit = {"mdtrt": "1", "setl": "2", "sign": "3"}[kind]
+        return f"{REGION}{self.now:%Y%m%d}{digit}{self.serial(kind):09d}"
+
+
+def node(inp: Any, name: str) -> dict:
+    if not isinstance(inp, dict) or not isinstance(inp.get(name), dict):
+        raise TxError(f"输入参数缺少节点 {name}")
+    return inp[name]
+
+
+def text(d: dict, key: str, *, required: bool = True, default: str = "") -> str:
+    v = d.get(key)
+    if v is None or (isinstance(v, str) and not v.strip()):
+        if required:
+            raise TxError(f"缺少必填字段 {key}")
+        return default
+    if isinstance(v, bool) or not isinstance(v, (str, int, Decimal)):
+        raise TxError(f"字段 {key} 格式错误")
+    return str(v).strip()
+
+
+def amount(d: dict, key: str) -> int:
+    """A wire amount (number or string, two places) -> fen."""
+    if key not in d or d[key] is None or d[key] == "":
+        raise TxError(f"缺少必填金额 {key}")
+    try:
+        return to_fen(d[key])
+    except (AmountError, ArithmeticError):
+        raise TxError(f"金额 {key} 格式错误（应为最多两位小数）") from None
+
+
+def decimal(d: dict, key: str, places: int, *, positive: bool = False) -> Decimal:
+    v = d.get(key)
+    if v is None or v == "" or isinstance(v, (bool, float)):
+        raise TxError(f"缺少必填字段 {key}")
+    try:
+        x = Decimal(str(v).strip()) if not isinstance(v, Decimal) else v
+        ok = x.is_finite() and x == x.quantize(Decimal(1).scaleb(-places))
+    except (InvalidOperation, ArithmeticError):
+        ok = False
+    if not ok:
+        raise TxError(f"字段 {key} 格式错误（最多 {places} 位小数）")
+    if x < 0 or (positive and x == 0):
+        raise TxError(f"字段 {key} 必须{'大于' if positive else '不小于'}0")
+    return x
+
+
+def timestamp(d: dict, key: str) -> datetime:
+    v = text(d, key)
+    for fmt in ("%Y-%m-%d %H:%M:%S", "%Y%m%d%H%M%S"):
+        try:
+            return datetime.strptime(v, fmt)
+        except ValueError:
+            continue
+    raise TxError(f"时间 {key} 格式错误，应为 yyyy-MM-dd HH:mm:ss")
+
+
+def ymd(d: date | None) -> str | None:
+    return d.strftime("%Y-%m-%d") if d else None
+
+
+def ymdhms(t: datetime | None) -> str | None:
+    return t.strftime("%Y-%m-%d %H:%M:%S") if t else None
+
+
+def age_on(brdy: date, on: date) -> int:
+    return on.year - brdy.year - ((on.month, on.day) < (brdy.month, brdy.day))
+
+
+def person(ctx: Ctx, psn_no: str) -> Person:
+    """The insured person, also checking the envelope's insuplc_admdvs (required with psn_no)."""
+    p = ctx.s.get(Person, psn_no)
+    if p is None:
+        raise TxError(f"人员编号 {psn_no} 不存在，请重新读卡获取人员信息")
+    insuplc = str(ctx.env.get("insuplc_admdvs") or "").strip()
+    if not insuplc:
+        raise TxError("报文含人员编号时参保地医保区划 insuplc_admdvs 必填")
+    if insuplc != REGION:
+        raise TxError(f"参保地医保区划 {insuplc} 与该人员参保地 {REGION} 不符")
+    return p
+
+
+def check_insured(p: Person) -> None:
+    if p.insu_state != "1":
+        state = {"2": "暂停参保", "4": "终止参保"}.get(p.insu_state, "参保状态异常")
+        raise TxError(f"该人员{state}，不能联网结算，请按自费处理或到医保经办机构咨询")

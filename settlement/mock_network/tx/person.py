@@ -1,0 +1,61 @@
+"""1101 person information (人员信息获取)."""
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from settlement.money import to_wire
+
+from ..db import Account, Person
+from .common import REGION, Ctx, TxError, age_on, handler, node, text, ymd
+
+CERT_TYPES = {"01": "医保电子凭证", "02": "居民身份证", "03": "社会保障卡"}
+
+
+def find(ctx: Ctx, d: dict) -> Person:
+    cert_type = text(d, "mdtrt_cert_type")
+    cert_no = text(d, "mdtrt_cert_no")
+    if cert_type == "03":
+        p = ctx.s.scalars(select(Person).where(Person.card_no == cert_no)).first()
+        if p is None:
+            raise TxError("未查询到该社会保障卡的参保信息，请核对卡号或改用身份证号查询")
+        card_sn = text(d, "card_sn", required=False)
+        if card_sn and card_sn.upper() != p.card_sn:
+            raise TxError("社会保障卡识别码与卡号不符，该卡可能已挂失或补换，请使用新卡")
+        if p.card_expiry_date < ctx.now.date():
+            raise TxError(f"社会保障卡已于 {ymd(p.card_expiry_date)} 过期，请改用身份证号或医保电子凭证")
+    elif cert_type == "02":
+        p = ctx.s.scalars(select(Person).where(Person.certno == cert_no.upper())).first()
+        if p is None:
+            raise TxError("未查询到该身份证号的参保信息，请核对号码")
+    elif cert_type == "01":
+        raise TxError("模拟器暂不支持医保电子凭证（01），请读社保卡或输入身份证号")
+    else:
+        raise TxError(f"就诊凭证类型 {cert_type} 无效，应为 01、02 或 03")
+    certno = text(d, "certno", required=False)
+    if certno and certno.upper() != p.certno:
+        raise TxError("证件号码与就诊凭证对应的参保人不符")
+    name = text(d, "psn_name", required=False)
+    if name and name != p.psn_name:
+        raise TxError("姓名与参保信息不符，请核对")
+    return p
+
+
+@handler("1101")
+def person_info(ctx: Ctx, inp: dict) -> dict:
+    p = find(ctx, node(inp, "data"))
+    acct = ctx.s.get(Account, p.psn_no)
+    return {
+        "baseinfo": {
+            "psn_no": p.psn_no, "psn_cert_type": "01", "certno": p.certno,
+            "psn_name": p.psn_name, "gend": p.gend, "naty": p.naty, "brdy": ymd(p.brdy),
+            "age": age_on(p.brdy, ctx.now.date()),
+        },
+        "insuinfo": [{
+            "balc": to_wire(acct.balc_fen if acct else 0), "insutype": p.insutype,
+            "psn_type": p.psn_type, "psn_insu_stas": p.insu_state,
+            "psn_insu_date": ymd(p.insu_date),
+            "paus_insu_date": None if p.insu_state == "1" else ymd(p.insu_date),
+            "insuplc_admdvs": REGION, "emp_name": p.emp_name,
+        }],
+        "idetinfo": [],
+    }
