@@ -13,7 +13,7 @@ EF05 card identification (SFI 5)          EF06 cardholder (SFI 6)
   06 卡有效期           4 bytes BCD
   07 卡号              ASCII
 
-The virtual card that answers these APDUs lives in ``virtualcard.py``.
+``VirtualCard`` holds these files and answers the APDUs, as the emulator's card.
 """
 from __future__ import annotations
 
@@ -23,8 +23,9 @@ from enum import IntEnum
 
 from . import idnumber
 from .card import CardData
-from .errors import CardDataError, TlvError
+from .errors import ApduFormatError, CardDataError, TlvError
 from .tlv import encode_tlv, tlv_dict
+from . import apdu as A
 
 SSC_AID = "sx1.sh.社会保障".encode("gbk")
 SFI_CARD_ID = 0x05
@@ -203,3 +204,122 @@ def redact_file(raw: bytes) -> str:
         shown = "*" * len(value) if tag in SENSITIVE_TAGS else value.hex().upper()
         parts.append(f"{tag:02X}:{shown}")
     return " ".join(parts)
+
+
+DEFAULT_ATR = bytes.fromhex("3B6800005343534333303031")  # T=0, 8 historical bytes "SCSC3001"
+
+
+class VirtualCard:
+    """A social-security card in memory that answers APDUs like the real one (as far as our
+    client uses it).  ``transmit`` never raises: bad input gets a status word, as on a card.
+
+    ``pin`` (digits) makes EF06 readable only after VERIFY; ``pin_tries`` wrong PINs lock it.
+    """
+
+    def __init__(self, files: dict[int, bytes], *, atr: bytes = DEFAULT_ATR, aid: bytes = SSC_AID,
+                 pin: str | None = None, pin_tries: int = 3):
+        self.files = dict(files)
+        self.atr = bytes(atr)
+        self.aid = bytes(aid)
+        self.pin = pin
+        self.pin_tries_max = pin_tries
+        self.pin_tries_left = pin_tries
+        self.protected = frozenset({SFI_HOLDER}) if pin else frozenset()
+        self.reset()
+
+    @classmethod
+    def from_card_data(cls, card: CardData, *, sex: str | None = None, birth: str | None = None,
+                       name_encoding: str = "gbk", pin: str | None = None, pin_tries: int = 3,
+                       aid: bytes = SSC_AID) -> "VirtualCard":
+        """sex ('1'/'2') and birth (yyyyMMdd) default to what the ID number says."""
+        holder = Cardholder(card.certno, card.name, sex or idnumber.sex_code(card.certno),
+                            birth or card.certno[6:14])
+        files = {SFI_CARD_ID: build_card_id_file(card),
+                 SFI_HOLDER: build_holder_file(holder, name_encoding)}
+        atr = bytes.fromhex(card.atr) if card.atr else DEFAULT_ATR
+        return cls(files, atr=atr, aid=aid, pin=pin, pin_tries=pin_tries)
+
+    def reset(self) -> bytes:
+        """Cold reset: nothing selected, PIN no longer verified.  Returns the ATR."""
+        self.app_selected = False
+        self.current_ef: int | None = None
+        self.verified = False
+        return self.atr
+
+    def transmit(self, raw: bytes) -> bytes:
+        try:
+            cmd = A.Command.parse(raw)
+        except ApduFormatError:
+            return _sw(A.SW_WRONG_LENGTH)
+        if cmd.cla != 0x00:
+            return _sw(A.SW_CLA_NOT_SUPPORTED)
+        handler = {A.INS_SELECT: self._select, A.INS_READ_BINARY: self._read_binary,
+                   A.INS_READ_RECORD: self._read_record, A.INS_VERIFY: self._verify}.get(cmd.ins)
+        return handler(cmd) if handler else _sw(A.SW_INS_NOT_SUPPORTED)
+
+    def _select(self, cmd: A.Command) -> bytes:
+        if cmd.p1 == 0x04:
+            self.app_selected = cmd.data == self.aid
+            self.current_ef = None
+            return _sw(A.SW_OK if self.app_selected else A.SW_NOT_FOUND)
+        if cmd.p1 == 0x00 and cmd.data in (b"", b"\x3f\x00"):  # back to the MF
+            self.app_selected, self.current_ef = False, None
+            return _sw(A.SW_OK)
+        return _sw(A.SW_WRONG_P1P2)
+
+    def _file(self, sfi: int) -> tuple[bytes | None, int]:
+        if not self.app_selected or sfi not in self.files:
+            return None, A.SW_NOT_FOUND
+        if sfi in self.protected and not self.verified:
+            return None, A.SW_SECURITY
+        return self.files[sfi], A.SW_OK
+
+    def _read_binary(self, cmd: A.Command) -> bytes:
+        if cmd.p1 & 0x80:
+            sfi, offset = cmd.p1 & 0x1F, cmd.p2
+        elif self.current_ef is None:
+            return _sw(0x6986)  # command not allowed: no current EF
+        else:
+            sfi, offset = self.current_ef, (cmd.p1 << 8) | cmd.p2
+        content, sw = self._file(sfi)
+        if content is None:
+            return _sw(sw)
+        self.current_ef = sfi
+        if offset > len(content):
+            return _sw(A.SW_WRONG_OFFSET)
+        chunk = content[offset:offset + cmd.ne]
+        short = cmd.le not in (None, 0) and len(chunk) < cmd.ne
+        return chunk + (A.SW_EOF if short else A.SW_OK).to_bytes(2, "big")
+
+    def _read_record(self, cmd: A.Command) -> bytes:
+        if cmd.p2 & 0x07 != 0x04:
+            return _sw(A.SW_WRONG_P1P2)
+        sfi = cmd.p2 >> 3 or self.current_ef
+        if sfi is None:
+            return _sw(0x6986)
+        content, sw = self._file(sfi)
+        if content is None:
+            return _sw(sw)
+        self.current_ef = sfi
+        value = tlv_dict(content).get(cmd.p1)
+        if value is None:
+            return _sw(A.SW_RECORD_NOT_FOUND)
+        return encode_tlv([(cmd.p1, value)]) + _sw(A.SW_OK)
+
+    def _verify(self, cmd: A.Command) -> bytes:
+        if self.pin is None:
+            return _sw(0x6A88)  # referenced data (a PIN) not found
+        if self.pin_tries_left == 0:
+            return _sw(A.SW_BLOCKED)
+        if not cmd.data:  # status query: 9000 if verified, else tries left
+            return _sw(A.SW_OK if self.verified else 0x63C0 | self.pin_tries_left)
+        if cmd.data.hex().upper().rstrip("F") == self.pin:
+            self.pin_tries_left, self.verified = self.pin_tries_max, True
+            return _sw(A.SW_OK)
+        self.pin_tries_left -= 1
+        self.verified = False
+        return _sw(A.SW_BLOCKED if self.pin_tries_left == 0 else 0x63C0 | self.pin_tries_left)
+
+
+def _sw(sw: int) -> bytes:
+    return sw.to_bytes(2, "big")

@@ -5,19 +5,17 @@ import argparse
 import json
 import logging
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
-from urllib.parse import urlparse
 
 from settlement.money import yuan
 
-from .config import Settings, load_settings
+from .config import Settings, TrainingIsolationError, assert_training_isolated, load_settings
 from .errors import CounterError
 
 log = logging.getLogger("clinic")
 
-EXIT_OK, EXIT_BLOCKED, EXIT_REFUSED, EXIT_CARD, EXIT_NETWORK = 0, 2, 3, 4, 5
-LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+EXIT_OK, EXIT_BLOCKED, EXIT_REFUSED, EXIT_CARD, EXIT_NETWORK, EXIT_NOT_ALLOWED = 0, 2, 3, 4, 5, 6
 
 
 def _setup_logging(settings: Settings, verbose: bool = False) -> None:
@@ -57,12 +55,6 @@ def parse_overrides(values: list[str]) -> dict[str, str]:
             raise CounterError(f"放行警告须写明理由：{v}", "override without reason")
         out[rule.strip()] = reason.strip()
     return out
-
-
-def training_guard(settings: Settings) -> None:
-    """Training may talk only to a simulator on this machine, never to the real network."""
-    if settings.training and urlparse(settings.network_url).hostname not in LOOPBACK:
-        raise CounterError("培训模式只能连接本机的模拟医保中心", f"refused {settings.network_url}")
 
 
 # ---- commands ------------------------------------------------------------------------
@@ -188,7 +180,13 @@ def cmd_audit_verify(args, settings: Settings) -> int:
 
 def cmd_desk(args, settings: Settings) -> int:
     from .gui.app import run_desk
-    return run_desk(settings, reader_url=args.reader or settings.reader_url)
+    if args.network and args.reader:
+        return run_desk(settings, reader_url=args.reader)
+    # Nothing given: bring up the simulator and a virtual reader on embedded defaults.
+    from .services import counter_services
+    with counter_services(settings.home / "services") as (network_url, reader_path):
+        print(f"模拟医保中心 {network_url}，虚拟读卡器 {reader_path}", flush=True)
+        return run_desk(replace(settings, network_url=network_url), reader_url=reader_path)
 
 
 def cmd_demo(args, settings: Settings) -> int:
@@ -253,18 +251,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    settings = load_settings(training=args.training)
+    if args.training:
+        from training_mode.profile import training_settings
+        settings = training_settings()
+    else:
+        settings = load_settings()
     if getattr(args, "network", None):
-        from dataclasses import replace
         settings = replace(settings, network_url=args.network)
     _setup_logging(settings, args.verbose)
     try:
-        training_guard(settings)
+        assert_training_isolated(settings)
         return args.func(args, settings)
     except CounterError as exc:
         log.warning("%s: %s", type(exc).__name__, exc.detail)
         print(exc.message, file=sys.stderr)
         return exc.exit_code
+    except TrainingIsolationError as exc:
+        log.error("training isolation: %s", exc)
+        print(exc.message, file=sys.stderr)
+        return EXIT_NOT_ALLOWED
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ import os
 import tomllib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from urllib.parse import urlparse
 
 import platformdirs
 
@@ -94,8 +95,23 @@ def load_settings(*, training: bool = False, home: Path | None = None) -> Settin
         known = {f.name for f in fields(Settings)} - {"home", "training"}
         settings = replace(settings, **{k: _coerce(k, v) for k, v in data.items() if k in known})
     overrides = {f: _coerce(f, os.environ[e]) for e, f in _ENV.items() if os.environ.get(e)}
-    settings = replace(settings, **overrides)
-    if training:
-        # Training numbering: its own institution code prefix so no msgid can collide with real ones.
-        settings = replace(settings, fixmedins_name=settings.fixmedins_name + "（培训）")
-    return settings
+    return replace(settings, **overrides)
+
+
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+class TrainingIsolationError(RuntimeError):
+    message = "培训模式只能连接本机的模拟医保中心，已拒绝连接外部地址"
+
+
+def assert_training_isolated(settings: Settings) -> None:
+    """Training talks only to a simulator on this machine and never uses the real data directory."""
+    if not settings.training:
+        return
+    if urlparse(settings.network_url).hostname not in LOOPBACK:
+        raise TrainingIsolationError(f"training refused network {settings.network_url}")
+    real = real_home().resolve()
+    home = settings.home.resolve()
+    if home == real or real in home.parents:
+        raise TrainingIsolationError(f"training home {home} lies in the real data directory")

@@ -27,7 +27,7 @@ from settlement.values import Credential, FeeLine, Person, SetlInfo
 
 from . import visit_state as vs
 from .audit import Actor, AuditLog
-from .config import Settings
+from .config import Settings, assert_training_isolated
 from .crypto import FieldCipher, load_or_create_key
 from .db import open_database
 from .diagnoses import diagnosis_name
@@ -47,6 +47,7 @@ def _now() -> datetime:
 class Counter:
     def __init__(self, settings: Settings, operator: Operator | None = None, *,
                  formulary: Formulary | None = None, clock: Callable[[], datetime] = _now):
+        assert_training_isolated(settings)
         self.settings = settings
         self.operator = operator or Operator(settings.opter, settings.opter_name)
         self.clock = clock

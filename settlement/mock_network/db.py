@@ -79,6 +79,7 @@ class Visit(Base):
     dr_name: Mapped[str] = mapped_column(String(40), default="")
     dept_name: Mapped[str] = mapped_column(String(40), default="")
     status: Mapped[str] = mapped_column(String(12), default="registered")  # registered/cancelled/settled
+    msgid: Mapped[str] = mapped_column(String(30), default="")  # the 2201 that made it (for 2601)
     __table_args__ = (UniqueConstraint("fixmedins_code", "ipt_otp_no"),)
 
 
@@ -108,6 +109,7 @@ class FeeLine(Base):
     ceiling_fen: Mapped[int | None] = mapped_column(Integer, nullable=True)
     consultation: Mapped[bool] = mapped_column(Boolean, default=False)
     setl_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    msgid: Mapped[str] = mapped_column(String(30), default="")  # the 2204 that sent it (for 2601)
     __table_args__ = (UniqueConstraint("mdtrt_id", "feedetl_sn"),)
 
 

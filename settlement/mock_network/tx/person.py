@@ -54,7 +54,7 @@ def person_info(ctx: Ctx, inp: dict) -> dict:
             "balc": to_wire(acct.balc_fen if acct else 0), "insutype": p.insutype,
             "psn_type": p.psn_type, "psn_insu_stas": p.insu_state,
             "psn_insu_date": ymd(p.insu_date),
-            "paus_insu_date": None if p.insu_state == "1" else ymd(p.insu_date),
+            "paus_insu_date": None if p.insu_state == "1" else f"{ctx.now.year}-01-01",
             "insuplc_admdvs": REGION, "emp_name": p.emp_name,
         }],
         "idetinfo": [],
