@@ -1,0 +1,39 @@
+import os
+
+import pytest
+from cryptography.exceptions import InvalidTag
+
+from clinic.crypto import FieldCipher, load_or_create_key, mask_id
+
+
+def test_sealed_field_opens_only_in_its_own_row():
+    c = FieldCipher(os.urandom(32))
+    sealed = c.seal_text("王秀英", "visit.person_sealed|row-1")
+    assert "王秀英".encode() not in sealed
+    assert c.open_text(sealed, "visit.person_sealed|row-1") == "王秀英"
+    with pytest.raises(InvalidTag):
+        c.open_text(sealed, "visit.person_sealed|row-2")
+
+
+def test_flipped_bit_is_detected():
+    c = FieldCipher(os.urandom(32))
+    sealed = bytearray(c.seal(b"310116194303120026", b"aad"))
+    sealed[-1] ^= 1
+    with pytest.raises(InvalidTag):
+        c.open(bytes(sealed), b"aad")
+
+
+def test_key_file_is_created_once_with_owner_only_permissions(tmp_path):
+    k1 = load_or_create_key(tmp_path)
+    assert load_or_create_key(tmp_path) == k1
+    assert (tmp_path / "data.key").stat().st_mode & 0o077 == 0
+
+
+def test_keyed_hash_is_stable_per_key_and_not_the_value():
+    k = os.urandom(32)
+    assert FieldCipher(k).keyed_hash("310116194303120026") == FieldCipher(k).keyed_hash("310116194303120026")
+    assert FieldCipher(os.urandom(32)).keyed_hash("x") != FieldCipher(k).keyed_hash("x")
+
+
+def test_mask_id_keeps_region_and_last_four():
+    assert mask_id("310116194303120026") == "310116********0026"

@@ -1,0 +1,53 @@
+import socket
+from datetime import datetime
+
+import pytest
+from sqlalchemy import select
+
+from clinic.db import open_database
+from settlement.client import InsurerClient
+from settlement.errors import NetworkUnreachable
+from settlement.journal import Journal, PlainSealer, messages
+
+
+def _closed_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def test_msgids_are_unique_and_never_go_back_when_the_clock_does(tmp_path):
+    engine = open_database(tmp_path / "c.db")
+    times = iter([datetime(2026, 11, 30, 10, 0, 0), datetime(2026, 11, 30, 10, 0, 0),
+                  datetime(2026, 11, 30, 9, 0, 0),  # clock set back an hour
+                  datetime(2026, 11, 30, 10, 0, 1)])
+    j = Journal(engine, "H31011600001", PlainSealer(), clock=lambda: next(times))
+    ids = [j.record_intent("9001", None, lambda m, now: b"{}")[0] for _ in range(4)]
+    assert len(set(ids)) == 4
+    assert ids == sorted(ids)
+    assert ids[2] == "H31011600001202611301000000003"
+
+
+def test_serial_overflow_moves_to_the_next_second(tmp_path):
+    engine = open_database(tmp_path / "c.db")
+    j = Journal(engine, "H31011600001", PlainSealer(), clock=lambda: datetime(2026, 11, 30, 10, 0, 0))
+    with engine.begin() as conn:
+        from settlement.journal import msgid_clock
+        conn.execute(msgid_clock.insert().values(id=1, last_stamp="20261130100000", last_serial=9999))
+    msgid, _ = j.record_intent("9001", None, lambda m, now: b"{}")
+    assert msgid == "H31011600001202611301000010001"
+
+
+def test_message_is_journaled_before_the_send_even_when_the_send_fails(tmp_path):
+    engine = open_database(tmp_path / "c.db")
+    j = Journal(engine, "H31011600001", PlainSealer())
+    client = InsurerClient(f"http://127.0.0.1:{_closed_port()}", timeout=2)
+    with pytest.raises(NetworkUnreachable):
+        j.call(client, "9001", None, lambda msgid, now: msgid.encode())
+    with engine.connect() as conn:
+        rows = conn.execute(select(messages)).all()
+    assert len(rows) == 1
+    assert rows[0].state == "unreachable" and rows[0].body == rows[0].msgid.encode()
+    assert rows[0].attempts == 1
