@@ -68,9 +68,9 @@ def _spawn(args: list[str], marker: str, env: dict | None = None) -> Running:
 
 def start_simulator(db_path: Path, port: int = 0, host: str = "127.0.0.1",
                     extra: list[str] | None = None) -> Running:
-    """`python -m settlement.mock_network`; address is its http://host:port URL."""
+    """`clinic network serve`; address is its http://host:port URL."""
     db_path.parent.mkdir(parents=True, exist_ok=True)
-    return _spawn([sys.executable, "-m", "settlement.mock_network", "--host", host,
+    return _spawn([sys.executable, "-m", "clinic", "network", "serve", "--host", host,
                    "--port", str(port), "--db", f"sqlite:///{db_path}", *(extra or [])],
                   "listening on")
 
