@@ -1,0 +1,216 @@
+"""A virtual card reader on a real pseudo-terminal, for the demo, training and tests.
+
+What ``clinic reader emulate`` (or any caller) does::
+
+    from cardreader.cardfile import VirtualCard
+    from cardreader.emulator import VirtualReader
+
+    reader = VirtualReader(VirtualCard.from_card_data(card_data, sex="1", birth="19800101"))
+    path = reader.open_pty(link)     # link: e.g. "/tmp/clinic-reader", or None
+    print(path)                      # "/dev/pts/N" -- give it (or the link) to CardReader
+    reader.serve_forever()           # blocks; Ctrl-C or reader.stop() from another thread
+
+Tests use ``reader.start()`` (a daemon thread) and ``reader.stop()``, or ``with reader:``.
+``insert(card)`` / ``remove()`` swap the card while serving.
+
+The emulator keeps its own fd on the slave side open: the pty then keeps its raw termios
+between client sessions (Linux resets a pty's termios on the slave's last close), and
+answers written while no client is open are discarded by pyserial's open.  EIO on the
+master (no slave open at all) is still handled by sleeping briefly.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import select
+import threading
+import time
+import tty
+
+from .cardfile import VirtualCard
+from .errors import CrcMismatch
+from .framing import Frame, FrameDecoder, Kind
+from .protocol import CARD_POWERED, CARD_PRESENT, Cmd, Status
+
+_IDLE_RESYNC = 0.3  # quiet line with a partial frame pending: its LEN was likely corrupted
+_POLL = 0.05
+# Commands with effects on the card or the patient: a retransmission is answered from cache.
+_REPLAYED = frozenset({Cmd.APDU, Cmd.PIN_ENTRY})
+
+
+class VirtualReader:
+    def __init__(self, card: VirtualCard | None = None, *,
+                 version: str = "VirtualReader 1.0 (emulator)", dedupe_window: float = 10.0):
+        self.version = version
+        self.dedupe_window = dedupe_window
+        self.beeps: list[tuple[int, int]] = []   # (ms, led) of every BEEP, for tests and demo
+        self.path: str | None = None
+        self.link: str | None = None
+        self._card = card
+        self._powered = False
+        self._lock = threading.RLock()
+        self._master: int | None = None
+        self._slave: int | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._decoder = FrameDecoder()
+        self._last: tuple[bytes, bytes, float] | None = None  # (request, response, when)
+
+    # -- card slot --------------------------------------------------------------------
+
+    def insert(self, card: VirtualCard) -> None:
+        with self._lock:
+            self._card, self._powered, self._last = card, False, None
+
+    def remove(self) -> None:
+        """Pull the card out; an APDU after this gets CARD_REMOVED if it was powered."""
+        with self._lock:
+            self._card, self._last = None, None
+
+    @property
+    def card(self) -> VirtualCard | None:
+        return self._card
+
+    # -- pty and serving --------------------------------------------------------------
+
+    def open_pty(self, link: str | None = None) -> str:
+        """Open a pseudo-terminal; return the slave path; symlink ``link`` to it if given."""
+        master, slave = os.openpty()
+        tty.setraw(slave)          # bytes pass unchanged: no echo, no CR/LF mapping, no signals
+        os.set_blocking(master, False)
+        self._master, self._slave = master, slave
+        self.path = os.ttyname(slave)
+        if link:
+            if os.path.islink(link):
+                os.unlink(link)
+            os.symlink(self.path, link)
+            self.link = link
+        return self.path
+
+    def start(self) -> "VirtualReader":
+        """Serve on a daemon thread (opening a pty first if none is open)."""
+        if self._master is None:
+            self.open_pty()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self.serve_forever, name="virtual-reader",
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        if self._master is None:
+            raise RuntimeError("call open_pty() first")
+        quiet_since = time.monotonic()
+        while not self._stop.is_set():
+            data = self._read()
+            if data:
+                quiet_since = time.monotonic()
+                self._on_bytes(data)
+            elif self._decoder.pending and time.monotonic() - quiet_since > _IDLE_RESYNC:
+                for frame in self._decoder.resync():
+                    self._handle(frame)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread and self._thread is not threading.current_thread():
+            self._thread.join(timeout=2)
+        self._thread = None
+        for fd in (self._master, self._slave):
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self._master = self._slave = None
+        if self.link and os.path.islink(self.link):
+            os.unlink(self.link)
+        self.link = None
+
+    def __enter__(self) -> "VirtualReader":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # -- I/O ----------------------------------------------------------------------------
+
+    def _read(self) -> bytes:
+        try:
+            ready, _, _ = select.select([self._master], [], [], _POLL)
+            return os.read(self._master, 4096) if ready else b""
+        except (BlockingIOError, InterruptedError):
+            return b""
+        except OSError as e:
+            if e.errno == errno.EIO:   # no client has the slave open: wait for one
+                time.sleep(_POLL)
+                return b""
+            if self._stop.is_set() or e.errno == errno.EBADF:
+                return b""
+            raise
+        except (TypeError, ValueError):  # fd closed by stop() under our feet
+            return b""
+
+    def _write(self, raw: bytes) -> None:
+        view, deadline = memoryview(raw), time.monotonic() + 1.0
+        while view and time.monotonic() < deadline and self._master is not None:
+            try:
+                n = os.write(self._master, view)
+                view = view[n:]
+            except BlockingIOError:   # client not reading: wait a little, then give up
+                select.select([], [self._master], [], _POLL)
+            except OSError:
+                return
+
+    def _on_bytes(self, data: bytes) -> None:
+        for frame in self._decoder.feed(data):
+            self._handle(frame)
+        for err in self._decoder.pop_errors():
+            if isinstance(err, CrcMismatch):
+                self._write(Frame.nak(err.seq).encode())
+
+    # -- protocol -----------------------------------------------------------------------
+
+    def _handle(self, frame: Frame) -> None:
+        if frame.kind is not Kind.DATA:
+            return  # the host does not ACK answers; stray control frames mean nothing
+        request, last = frame.encode(), self._last
+        self._write(Frame.ack(frame.seq).encode())
+        if (frame.code in _REPLAYED and last and last[0] == request
+                and time.monotonic() - last[2] < self.dedupe_window):
+            response = last[1]   # a retransmission: answer again, do not run it twice
+        else:
+            status, data = self._execute(frame.code, frame.data)
+            response = Frame(frame.seq, status, data).encode()
+            # Only card commands are cached; any other command (POWER_ON above all) ends
+            # the window, so a new session can never get an old session's answer.
+            self._last = (request, response, time.monotonic()) if frame.code in _REPLAYED else None
+        self._write(response)
+
+    def _execute(self, code: int, data: bytes) -> tuple[int, bytes]:
+        with self._lock:
+            card = self._card
+            if code == Cmd.GET_VERSION:
+                return Status.OK, self.version.encode("ascii")
+            if code == Cmd.CARD_STATUS:
+                flags = (CARD_PRESENT if card else 0) | (CARD_POWERED if card and self._powered else 0)
+                return Status.OK, bytes((flags,))
+            if code == Cmd.POWER_ON:
+                if card is None:
+                    return Status.NO_CARD, b""
+                self._powered = True
+                return Status.OK, card.reset()
+            if code == Cmd.POWER_OFF:
+                self._powered = False
+                return Status.OK, b""
+            if code == Cmd.APDU:
+                if card is None:
+                    return (Status.CARD_REMOVED if self._powered else Status.NO_CARD), b""
+                if not self._powered:
+                    return Status.NOT_POWERED, b""
+                return Status.OK, card.transmit(data)
+            if code == Cmd.BEEP:
+                if len(data) != 3:
+                    return Status.BAD_PARAMETER, b""
+                self.beeps.append((int.from_bytes(data[:2], "big"), data[2]))
+                return Status.OK, b""
+            return Status.UNKNOWN_COMMAND, b""
