@@ -40,6 +40,9 @@ from .receipt import ReceiptHeader, receipt_lines, write_pdf
 log = logging.getLogger(__name__)
 
 
+UNTRUSTED_ANSWER = "医保返回的结算结果不完整，结果未知。请勿重复收费，系统会自动向医保核实。"
+
+
 def _now() -> datetime:
     return datetime.now()
 
@@ -70,7 +73,7 @@ class Counter:
 
     # ---- talking to the insurer -------------------------------------------------------
 
-    def _call(self, infno: str, visit_id: str | None, input_: dict[str, Any],
+    def call(self, infno: str, visit_id: str | None, input_: dict[str, Any],
               person: Person | None = None) -> tuple[str, Answer]:
         def build(msgid: str, now: datetime) -> bytes:
             return wire.dumps(wire.envelope(
@@ -104,7 +107,7 @@ class Counter:
             ip = socket.gethostbyname(socket.gethostname())
         except OSError:
             ip = "127.0.0.1"
-        _, ans = self._call("9001", None, messages.sign_in(self.operator.opter, "", ip))
+        _, ans = self.call("9001", None, messages.sign_in(self.operator.opter, "", ip))
         sign_no, sign_time = messages.parse_sign_in(ans.output)
         with self.engine.begin() as conn:
             conn.execute(SignIn.__table__.insert().values(
@@ -142,7 +145,7 @@ class Counter:
 
     def lookup(self, cred: Credential) -> Person:
         self.ensure_signed_in()
-        _, ans = self._call("1101", None, messages.person_query(cred, self.clock()))
+        _, ans = self.call("1101", None, messages.person_query(cred, self.clock()))
         person = messages.parse_person(ans.output)
         self.audit.append("person_lookup", "", "ok", psn_ref=self.cipher.keyed_hash(person.psn_no),
                           cert_type=cred.mdtrt_cert_type, insutype=person.insutype)
@@ -175,7 +178,7 @@ class Counter:
 
     # ---- the visit ---------------------------------------------------------------------
 
-    def _transition(self, conn, visit_id: str, to_state: str, **values) -> None:
+    def transition(self, conn, visit_id: str, to_state: str, **values) -> None:
         current = conn.execute(select(Visit.state).where(Visit.id == visit_id)).scalar_one()
         vs.check(current, to_state)
         conn.execute(Visit.__table__.update().where(Visit.id == visit_id)
@@ -184,13 +187,13 @@ class Counter:
             visit_id=visit_id, from_state=current, to_state=to_state,
             at=self.clock().isoformat()))
 
-    def _seal_party(self, visit_id: str, person: Person, cred: Credential) -> bytes:
+    def seal_party(self, visit_id: str, person: Person, cred: Credential) -> bytes:
         payload = {"person": {**asdict(person), "brdy": person.brdy.isoformat() if person.brdy else None},
                    "cred": asdict(cred)}
         return self.cipher.seal_text(json.dumps(payload, ensure_ascii=False),
                                      f"visit.person_sealed|{visit_id}")
 
-    def _open_party(self, visit_id: str) -> tuple[Person, Credential]:
+    def open_party(self, visit_id: str) -> tuple[Person, Credential]:
         from datetime import date as _date
         with self.engine.connect() as conn:
             sealed = conn.execute(select(Visit.person_sealed).where(Visit.id == visit_id)).scalar_one()
@@ -208,7 +211,7 @@ class Counter:
             conn.execute(Visit.__table__.insert().values(
                 id=visit_id, created_at=now.isoformat(), business_date=now.date().isoformat(),
                 state=vs.NEW, opter=self.operator.opter, cert_type=cred.mdtrt_cert_type,
-                person_sealed=self._seal_party(visit_id, person, cred),
+                person_sealed=self.seal_party(visit_id, person, cred),
                 psn_ref=self.cipher.keyed_hash(person.psn_no), insutype=person.insutype,
                 diagnosis=diagnosis,
                 items_json=json.dumps([asdict(i) for i in items], ensure_ascii=False),
@@ -219,18 +222,18 @@ class Counter:
                           verdicts=[f"{v.rule_id}:{v.outcome}" for v in verdicts])
         try:
             ipt_otp_no = visit_id.replace("-", "")[:20]
-            _, ans = self._call("2201", visit_id, messages.registration(
+            _, ans = self.call("2201", visit_id, messages.registration(
                 person, cred, now, ipt_otp_no, self.operator.opter, self.operator.opter_name,
                 self.settings.dept_code, self.settings.dept_name), person)
             mdtrt_id = messages.parse_registration(ans.output)
-            self._call("2203", visit_id, messages.visit_info(
+            self.call("2203", visit_id, messages.visit_info(
                 mdtrt_id, person, now, diagnosis, diagnosis_name(diagnosis),
                 self.operator.opter, self.operator.opter_name, self.settings.dept_name), person)
         except Exception as exc:
             self._fail(visit_id, exc)
             raise
         with self.engine.begin() as conn:
-            self._transition(conn, visit_id, vs.REGISTERED, mdtrt_id=mdtrt_id)
+            self.transition(conn, visit_id, vs.REGISTERED, mdtrt_id=mdtrt_id)
         self.audit.append("visit_register", visit_id, "ok", mdtrt_id=mdtrt_id)
         return visit_id
 
@@ -238,28 +241,28 @@ class Counter:
         """A step before settlement failed: the visit is dead, no money moved."""
         msg = getattr(exc, "message", str(exc))
         with self.engine.begin() as conn:
-            self._transition(conn, visit_id, vs.FAILED, message=msg[:500])
+            self.transition(conn, visit_id, vs.FAILED, message=msg[:500])
         self.audit.append("visit_failed", visit_id, "error", reason=type(exc).__name__)
 
-    def _visit(self, visit_id: str) -> Visit:
+    def visit_row(self, visit_id: str) -> Visit:
         with self.engine.connect() as conn:
             return conn.execute(select(Visit.__table__).where(Visit.id == visit_id)).one()
 
     def upload_fees(self, visit_id: str) -> None:
-        v = self._visit(visit_id)
-        person, _ = self._open_party(visit_id)
+        v = self.visit_row(visit_id)
+        person, _ = self.open_party(visit_id)
         items = [RxItem(**i) for i in json.loads(v.items_json)]
         lines = [FeeLine(f"{n + 1:03d}", it.code, it.qty, it.price_fen, it.days)
                  for n, it in enumerate(items)]
         try:
-            self._call("2204", visit_id, messages.fee_upload(
+            self.call("2204", visit_id, messages.fee_upload(
                 v.mdtrt_id, person, self._chrg_bchno(visit_id), lines, self.clock(),
                 self.operator.opter, self.operator.opter_name), person)
         except Exception as exc:
             self._fail(visit_id, exc)
             raise
         with self.engine.begin() as conn:
-            self._transition(conn, visit_id, vs.FEES_UPLOADED)
+            self.transition(conn, visit_id, vs.FEES_UPLOADED)
         self.audit.append("fees_upload", visit_id, "ok", lines=len(lines))
 
     @staticmethod
@@ -267,22 +270,22 @@ class Counter:
         return visit_id.replace("-", "")[:16]
 
     def _presettle_input(self, visit_id: str) -> tuple[Person, dict[str, Any]]:
-        v = self._visit(visit_id)
-        person, cred = self._open_party(visit_id)
+        v = self.visit_row(visit_id)
+        person, cred = self.open_party(visit_id)
         total = sum(RxItem(**i).amount_fen for i in json.loads(v.items_json))
         return person, messages.presettle(person, cred, v.mdtrt_id, self._chrg_bchno(visit_id), total)
 
     def presettle(self, visit_id: str) -> SetlInfo:
         person, input_ = self._presettle_input(visit_id)
         try:
-            _, ans = self._call("2206", visit_id, input_, person)
+            _, ans = self.call("2206", visit_id, input_, person)
             pre = messages.parse_setlinfo(ans.output, expect_setl_id=False)
         except Exception as exc:
             self._fail(visit_id, exc)
             raise
         with self.engine.begin() as conn:
-            self._transition(conn, visit_id, vs.PRESETTLED,
-                             presettle_json=json.dumps(asdict(pre.split)))
+            self.transition(conn, visit_id, vs.PRESETTLED,
+                            presettle_json=json.dumps(asdict(pre.split)))
         self.audit.append("presettle", visit_id, "ok", medfee=pre.split.medfee_sumamt,
                           fund=pre.split.fund_pay_sumamt, acct=pre.split.acct_pay,
                           cash=pre.split.psn_cash_pay)
@@ -292,47 +295,46 @@ class Counter:
         """2207. The visit is `settling` (committed) before the msgid is sent; a lost answer is `unknown`."""
         person, input_ = self._presettle_input(visit_id)
         with self.engine.begin() as conn:
-            self._transition(conn, visit_id, vs.SETTLING)
-        invono = self._chrg_bchno(visit_id)
-        body_input = messages.settle(input_, pre, invono)
+            self.transition(conn, visit_id, vs.SETTLING)
+        body_input = messages.settle(input_, pre, self._chrg_bchno(visit_id))
         try:
-            msgid, ans = self._call("2207", visit_id, body_input, person)
+            msgid, ans = self.call("2207", visit_id, body_input, person)
             info = messages.parse_setlinfo(ans.output, expect_setl_id=True)
         except OutcomeUnknownProblem as exc:
-            with self.engine.begin() as conn:
-                self._transition(conn, visit_id, vs.UNKNOWN, message=exc.message)
-            self.audit.append("settle", visit_id, "unknown", reason=exc.detail[:200])
-            raise
-        except NetworkProblem as exc:
-            # Connection refused before a byte went out: nothing can have moved.
-            with self.engine.begin() as conn:
-                self._transition(conn, visit_id, vs.FAILED, message=exc.message)
-            self.audit.append("settle", visit_id, "unreachable", reason=exc.detail[:200])
+            self._settle_unknown(visit_id, exc.message, exc.detail)
             raise
         except messages.MessageError as exc:
             # An answer we cannot trust is not a settlement we can print: ask again later.
+            self._settle_unknown(visit_id, UNTRUSTED_ANSWER, str(exc))
+            raise OutcomeUnknownProblem(UNTRUSTED_ANSWER, str(exc)) from exc
+        except (NetworkProblem, RefusedByInsurer) as exc:
+            # Refused, or the connection failed before a byte went out: nothing moved.
             with self.engine.begin() as conn:
-                self._transition(conn, visit_id, vs.UNKNOWN, message=str(exc)[:500])
-            self.audit.append("settle", visit_id, "unknown", reason=str(exc)[:200])
-            raise OutcomeUnknownProblem("医保返回的结算结果不完整，结果未知。请勿重复收费，系统会自动向医保核实。",
-                                 str(exc)) from exc
-        except RefusedByInsurer as exc:
-            with self.engine.begin() as conn:
-                self._transition(conn, visit_id, vs.FAILED, message=exc.message[:500])
-            self.audit.append("settle", visit_id, "refused", err=exc.message[:200])
+                self.transition(conn, visit_id, vs.FAILED, message=exc.message[:500])
+            self.audit.append("settle", visit_id, exc.status, reason=exc.detail[:200])
             raise
+        return self.complete_settlement(visit_id, msgid, info)
+
+    def _settle_unknown(self, visit_id: str, message: str, detail: str) -> None:
         with self.engine.begin() as conn:
-            self._transition(conn, visit_id, vs.SETTLED, setl_msgid=msgid, setl_id=info.setl_id,
-                             setl_time=info.setl_time, split_json=json.dumps(asdict(info.split)))
+            self.transition(conn, visit_id, vs.UNKNOWN, message=message[:500])
+        self.audit.append("settle", visit_id, "unknown", reason=detail[:200])
+
+    def complete_settlement(self, visit_id: str, msgid: str, info: SetlInfo) -> Settlement:
+        """The insurer confirmed: record it durably first, then print (also used by recovery)."""
+        with self.engine.begin() as conn:
+            self.transition(conn, visit_id, vs.SETTLED, setl_msgid=msgid, setl_id=info.setl_id,
+                            setl_time=info.setl_time, split_json=json.dumps(asdict(info.split)))
         self.audit.append("settle", visit_id, "ok", setl_id=info.setl_id, msgid=msgid,
                           medfee=info.split.medfee_sumamt, fund=info.split.fund_pay_sumamt,
                           acct=info.split.acct_pay, cash=info.split.psn_cash_pay)
         settlement = Settlement(visit_id, msgid, info.setl_id, info.mdtrt_id, info.setl_time,
                                 info.split, training=self.settings.training)
+        person, _ = self.open_party(visit_id)
         return self._with_receipt(settlement, person)
 
     def _with_receipt(self, settlement: Settlement, person: Person) -> Settlement:
-        v = self._visit(settlement.visit_id)
+        v = self.visit_row(settlement.visit_id)
         items = tuple(RxItem(**i) for i in json.loads(v.items_json))
         header = ReceiptHeader(self.settings.fixmedins_name, self.settings.fixmedins_code,
                                self.operator.opter, self.operator.opter_name,
@@ -347,6 +349,15 @@ class Counter:
         self.audit.append("receipt_print", settlement.visit_id, "ok", setl_id=settlement.setl_id)
         return replace(settlement, receipt_path=str(path))
 
+    def unresolved_visits(self, psn_ref: str | None = None) -> list[str]:
+        """Visits whose money outcome is not known yet; the counter shows them until resolved."""
+        q = select(Visit.id).where(Visit.state.in_((vs.SETTLING, vs.UNKNOWN, vs.REVOKING,
+                                                    vs.REVERSING)))
+        if psn_ref is not None:
+            q = q.where(Visit.psn_ref == psn_ref)
+        with self.engine.connect() as conn:
+            return [r[0] for r in conn.execute(q)]
+
     # ---- the whole visit ---------------------------------------------------------------
 
     def run_visit(self, cred: Credential, spec: list[tuple[str, int, int | None]], *,
@@ -360,6 +371,10 @@ class Counter:
         """
         overrides = overrides or {}
         person = self.lookup(cred)
+        if self.unresolved_visits(self.cipher.keyed_hash(person.psn_no)):
+            raise OutcomeUnknownProblem(
+                "该患者有一笔结算结果未知，核实清楚前不能再次结算，以免重复扣费。请先处理“待核实”的结算。",
+                "person has an unresolved settlement")
         items = self.resolve_items(spec)
         verdicts = self.check(items, (diagnosis,), emergency)
         stopping = self.unresolved_verdicts(verdicts, overrides)

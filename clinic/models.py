@@ -1,7 +1,7 @@
 """The clinic's local tables (SQLAlchemy 2). Schema changes go through Alembic migrations."""
 from __future__ import annotations
 
-from sqlalchemy import ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy import Boolean, ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -33,6 +33,12 @@ class Visit(Base):
     split_json: Mapped[str | None] = mapped_column(Text)
     receipt_path: Mapped[str | None] = mapped_column(String(400))
     message: Mapped[str | None] = mapped_column(String(500))
+    # Self-pay (自费) while the network is down: cash only, nothing sent to the insurer.
+    self_pay: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    revoke_reason: Mapped[str | None] = mapped_column(String(200))
+    revoked_by: Mapped[str | None] = mapped_column(String(20))
+    revoke_setl_id: Mapped[str | None] = mapped_column(String(40))
+    revoke_split_json: Mapped[str | None] = mapped_column(Text)
 
 
 class VisitTransition(Base):
@@ -70,3 +76,17 @@ class AuditEvent(Base):
     details: Mapped[str] = mapped_column(Text)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class DayClose(Base):
+    """One attempt to close a business day: local totals beside the insurer's verdict."""
+    __tablename__ = "day_close"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    business_date: Mapped[str] = mapped_column(String(10), index=True)
+    closed_at: Mapped[str] = mapped_column(String(26))
+    opter: Mapped[str] = mapped_column(String(20))
+    balanced: Mapped[bool] = mapped_column(Boolean)
+    cash_expected: Mapped[int] = mapped_column(Integer)
+    cash_counted: Mapped[int | None] = mapped_column(Integer)
+    report_json: Mapped[str] = mapped_column(Text)

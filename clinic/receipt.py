@@ -61,7 +61,8 @@ class ReceiptHeader:
 
 
 def receipt_lines(header: ReceiptHeader, person: Person, items: tuple[RxItem, ...],
-                  settlement: Settlement, *, reprint: bool = False) -> list[tuple[str, str]]:
+                  settlement: Settlement, *, reprint: bool = False,
+                  self_pay: bool = False) -> list[tuple[str, str]]:
     """The receipt as (left, right) text rows: one source for the PDF and the thermal printer."""
     s = settlement.split
     rows: list[tuple[str, str]] = []
@@ -69,7 +70,8 @@ def receipt_lines(header: ReceiptHeader, person: Person, items: tuple[RxItem, ..
         rows.append(("【培训】 本收据仅供培训，无效", ""))
     rows += [
         (header.clinic_name, ""),
-        ("医保门诊结算单" + ("（补打）" if reprint else ""), ""),
+        (("自费收费单（未经医保结算）" if self_pay else "医保门诊结算单")
+         + ("（补打）" if reprint else ""), ""),
         ("机构编码", header.fixmedins_code),
         ("结算时间", settlement.setl_time),
         ("姓名", person.psn_name),
@@ -92,6 +94,9 @@ def receipt_lines(header: ReceiptHeader, person: Person, items: tuple[RxItem, ..
         ("报文号", settlement.msgid),
         ("操作员", f"{header.opter_name}（{header.opter}）"),
     ]
+    if self_pay:
+        rows.append(("医保网络不通，本单全额自费，", ""))
+        rows.append(("未使用医保基金和个人账户", ""))
     if header.training:
         rows.append(("【培训】 不产生任何真实费用", ""))
     return rows

@@ -13,9 +13,11 @@ REVERSING = "reversing"
 REVERSED = "reversed"
 FAILED = "failed"
 UNKNOWN = "unknown"
+SELF_PAID = "self_paid"
 
 ALLOWED: dict[str, frozenset[str]] = {
-    NEW: frozenset({REGISTERED, FAILED}),
+    # Self-pay (自费) while the network is down: cash only, the insurer never hears of it.
+    NEW: frozenset({REGISTERED, FAILED, SELF_PAID}),
     REGISTERED: frozenset({FEES_UPLOADED, FAILED}),
     FEES_UPLOADED: frozenset({PRESETTLED, FAILED}),
     PRESETTLED: frozenset({SETTLING, FAILED}),
@@ -28,6 +30,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     REVOKED: frozenset(),
     REVERSED: frozenset(),
     FAILED: frozenset(),
+    SELF_PAID: frozenset(),
 }
 
 
@@ -38,3 +41,10 @@ class IllegalTransition(RuntimeError):
 def check(from_state: str, to_state: str) -> None:
     if to_state not in ALLOWED.get(from_state, frozenset()):
         raise IllegalTransition(f"visit cannot go from {from_state} to {to_state}")
+
+LABELS = {
+    NEW: "新建", REGISTERED: "已挂号", FEES_UPLOADED: "已上传费用", PRESETTLED: "已预结算",
+    SETTLING: "结算中", SETTLED: "已结算", REVOKING: "撤销中", REVOKED: "已撤销",
+    REVERSING: "冲正中", REVERSED: "已冲正", FAILED: "未完成", UNKNOWN: "结果未知",
+    SELF_PAID: "自费",
+}

@@ -114,9 +114,16 @@ class Journal:
         with self._engine.begin() as conn:
             conn.execute(update(messages).where(messages.c.msgid == msgid).values(**values))
 
-    def send(self, client: InsurerClient, infno: str, msgid: str, body: bytes) -> Answer:
-        """Send a journaled body; resend the same msgid on an unknown outcome, with back-off."""
-        last: OutcomeUnknown | None = None
+    def send(self, client: InsurerClient, infno: str, msgid: str, body: bytes, *,
+             maybe_delivered: bool = False) -> Answer:
+        """Send a journaled body; resend the same msgid on an unknown outcome, with back-off.
+
+        `maybe_delivered`: an earlier attempt (before a crash) may have landed, so a refused
+        connection now proves nothing and the message stays unknown.
+        """
+        last: OutcomeUnknown | None = (
+            OutcomeUnknown(detail=f"{infno} {msgid}: earlier attempt unresolved")
+            if maybe_delivered else None)
         for attempt in range(self._retries + 1):
             if attempt:
                 time.sleep(self._backoff * (2 ** (attempt - 1)))
@@ -127,6 +134,7 @@ class Journal:
                 if last is None:
                     self._mark(msgid, state="unreachable")
                     raise
+                self._mark(msgid, state="unknown")
                 continue  # an earlier attempt may have landed: stay unknown
             except InsurerRefused as exc:
                 self._mark(msgid, state="refused", err_msg=exc.message[:500],
@@ -153,6 +161,26 @@ class Journal:
              build_body: Callable[[str, datetime], bytes]) -> Outcome:
         msgid, body = self.record_intent(infno, visit_id, build_body)
         return Outcome(msgid, self.send(client, infno, msgid, body))
+
+    def resend(self, client: InsurerClient, msgid: str) -> Answer:
+        """Ask again with the journaled msgid and body: the insurer repeats its first answer."""
+        entry = self.entry(msgid)
+        if entry is None:
+            raise KeyError(msgid)
+        return self.send(client, entry["infno"], msgid, entry["body"],
+                         maybe_delivered=entry["state"] != "unreachable")
+
+    def abandon(self, msgid: str) -> None:
+        """A message that moves no money and whose visit is gone: stop tracking it."""
+        self._mark(msgid, state="abandoned")
+
+    def for_visit(self, visit_id: str, infno: str) -> dict | None:
+        """The latest message of one kind for a visit (e.g. its 2207), without its body."""
+        with self._engine.connect() as conn:
+            row = conn.execute(select(messages.c.msgid, messages.c.infno, messages.c.state)
+                               .where(messages.c.visit_id == visit_id, messages.c.infno == infno)
+                               .order_by(messages.c.msgid.desc())).first()
+        return dict(row._mapping) if row else None
 
     def entry(self, msgid: str) -> dict | None:
         with self._engine.connect() as conn:

@@ -146,3 +146,34 @@ def parse_setlinfo(output: Any, *, expect_setl_id: bool) -> SetlInfo:
     return SetlInfo(setl_id=str(setl_id), setl_time=str(node.get("setl_time") or ""),
                     mdtrt_id=str(node.get("mdtrt_id") or ""),
                     medins_setl_id=str(node.get("medins_setl_id") or ""), split=split)
+
+
+def revoke(setl_id: str, mdtrt_id: str, psn_no: str) -> dict[str, Any]:
+    return {"data": {"setl_id": setl_id, "mdtrt_id": mdtrt_id, "psn_no": psn_no}}
+
+
+def reverse(psn_no: str, omsgid: str, oinfno: str) -> dict[str, Any]:
+    return {"data": {"psn_no": psn_no, "omsgid": omsgid, "oinfno": oinfno}}
+
+
+def sign_out(opter: str, sign_no: str) -> dict[str, Any]:
+    return {"signOut": {"opter_no": opter, "sign_no": sign_no}}
+
+
+def reconcile_totals(insutype: str, setl_optins: str, day: date, medfee_fen: int, fund_fen: int,
+                     acct_fen: int, count: int) -> dict[str, Any]:
+    return {"data": {
+        "insutype": insutype, "clr_type": "11", "setl_optins": setl_optins,
+        "stmt_begndate": day.isoformat(), "stmt_enddate": day.isoformat(),
+        "medfee_sumamt": to_wire(medfee_fen), "fund_pay_sumamt": to_wire(fund_fen),
+        "acct_pay": to_wire(acct_fen), "fixmedins_setl_cnt": count, "refd_setl_flag": "0",
+    }}
+
+
+def parse_reconcile_totals(output: Any) -> tuple[str, str]:
+    """-> (stmt_rslt, stmt_rslt_dscr); "0" means balanced."""
+    try:
+        node = output["stmtinfo"]
+        return str(node["stmt_rslt"]), str(node.get("stmt_rslt_dscr") or "")
+    except (KeyError, TypeError) as exc:
+        raise MessageError(f"3201 answer lacks stmtinfo: {exc}") from exc
