@@ -228,12 +228,16 @@ class VirtualCard:
         self.reset()
 
     @classmethod
-    def from_card_data(cls, card: CardData, *, sex: str | None = None, birth: str | None = None,
-                       name_encoding: str = "gbk", pin: str | None = None, pin_tries: int = 3,
+    def from_card_data(cls, card: CardData, *, sex: str | None = None,
+                       birth: date | str | None = None, name_encoding: str = "gbk",
+                       pin: str | None = None, pin_tries: int = 3,
                        aid: bytes = SSC_AID) -> "VirtualCard":
-        """sex ('1'/'2') and birth (yyyyMMdd) default to what the ID number says."""
+        """sex ('1'/'2') and birth (a date, "yyyyMMdd" or "yyyy-MM-dd") default to what the
+        ID number says."""
+        if isinstance(birth, date):
+            birth = birth.strftime("%Y%m%d")
         holder = Cardholder(card.certno, card.name, sex or idnumber.sex_code(card.certno),
-                            birth or card.certno[6:14])
+                            (birth or card.certno[6:14]).replace("-", ""))
         files = {SFI_CARD_ID: build_card_id_file(card),
                  SFI_HOLDER: build_holder_file(holder, name_encoding)}
         atr = bytes.fromhex(card.atr) if card.atr else DEFAULT_ATR

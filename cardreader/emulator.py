@@ -34,6 +34,8 @@ from .protocol import CARD_POWERED, CARD_PRESENT, Cmd, Status
 
 _IDLE_RESYNC = 0.3  # quiet line with a partial frame pending: its LEN was likely corrupted
 _POLL = 0.05
+
+__all__ = ["VirtualReader", "VirtualCard"]  # VirtualCard re-exported for `clinic reader emulate`
 # Commands with effects on the card or the patient: a retransmission is answered from cache.
 _REPLAYED = frozenset({Cmd.APDU, Cmd.PIN_ENTRY})
 

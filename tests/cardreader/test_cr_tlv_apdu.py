@@ -201,3 +201,11 @@ def test_redacted_file_shows_no_id_number_name_or_card_number(sample):
     for secret in (sample.certno.encode().hex().upper(), sample.card_no.encode().hex().upper(),
                    "张晓梅".encode("gbk").hex().upper()):
         assert secret not in text
+
+
+def test_virtual_card_accepts_birth_as_date_or_dashed_string(sample):
+    from datetime import date
+    for birth in (date(1949, 12, 31), "1949-12-31", "19491231"):
+        card = VirtualCard.from_card_data(sample, sex="2", birth=birth)
+        assert card_data_from_files(b"\x3b", card.files[5], card.files[6]) == \
+            dataclasses.replace(sample, atr="3B")
