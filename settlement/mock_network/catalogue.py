@@ -58,7 +58,8 @@ def load_csv(path: Path) -> dict[str, Item]:
             lv = _CLASS_WORDS.get((row.get("class") or "").strip())
             if not code or lv is None:
                 continue  # a row we cannot classify stays out: fully self-paid
-            flag = (row.get("lmt_used_flag") or "0").strip() or "0"
+            # A restricted-payment drug: an explicit flag, or the formulary's restrict_dx list.
+            flag = (row.get("lmt_used_flag") or "").strip() or ("1" if (row.get("restrict_dx") or "").strip() else "0")
             items[code] = Item(code, (row.get("name") or "").strip(), lv,
                                _int_or_none(row.get("price_fen")), _int_or_none(row.get("ceiling_fen")),
                                chrgitm_type_for(code), "1" if flag in ("1", "true", "True") else "0")

@@ -1,0 +1,236 @@
+"""The simulator's HTTP endpoint: gateway check, envelope check, idempotency, dispatch.
+
+One POST per transaction at SERVICE_PATH (protocol.md §1). The first answer to every msgid
+is stored in the same database transaction as the business effect, so a repeated msgid gets
+that answer byte for byte, also after a restart.
+"""
+from __future__ import annotations
+
+import hashlib
+import itertools
+import logging
+import re
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable
+
+from sqlalchemy import delete
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from settlement import wire
+from settlement.gateway import (DEFAULT_PAAS_ID, DEFAULT_PAAS_TOKEN, MAX_SKEW_SECONDS,
+                                GatewayRefusal, check_headers)
+
+from . import catalogue as catalogue_mod
+from .db import MessageLog, Nonce, ReversedUnseen, SignIn, make_engine, seed_registry
+from .faults import DROP, FaultPlan
+from .policy import Policy, load_policy
+from .registry import DEFAULT_SEED, INSUPLC_ADMDVS, build_registry
+from .tx import HANDLERS, Ctx, TxError
+
+log = logging.getLogger("settlement.mock_network")
+
+BEIJING = timezone(timedelta(hours=8))
+INFNO_RE = re.compile(r"^(\d{4})[A-Z]?$")
+JSON = "application/json; charset=utf-8"
+
+
+def beijing_now() -> datetime:
+    return datetime.now(BEIJING).replace(tzinfo=None)
+
+
+def body_hash(obj: Any) -> str:
+    """Hash of the parsed body with keys sorted: whitespace and key order do not matter,
+    every value does."""
+    def canon(x: Any) -> Any:
+        if isinstance(x, dict):
+            return {k: canon(x[k]) for k in sorted(x)}
+        if isinstance(x, list):
+            return [canon(v) for v in x]
+        return x
+    return hashlib.sha256(wire.dumps(canon(obj))).hexdigest()
+
+
+class Simulator:
+    """Everything but HTTP: usable directly from tests and from the ASGI route."""
+
+    def __init__(self, engine: Engine, policy: Policy, items: dict, *,
+                 tokens: dict[str, str] | None = None,
+                 clock: Callable[[], datetime] = beijing_now,
+                 faults: FaultPlan | None = None):
+        self.engine = engine
+        self.policy = policy
+        self.catalogue = items
+        self.tokens = tokens or {DEFAULT_PAAS_ID: DEFAULT_PAAS_TOKEN}
+        self.clock = clock
+        self.faults = faults or FaultPlan()
+        self._serial = itertools.count(1)
+        self._lock = threading.Lock()  # one transaction at a time: SQLite, and simple reasoning
+        self._nonce_calls = 0
+
+    # ---- responses ------------------------------------------------------------------
+    def respond(self, infcode: int, output: Any, received: datetime, err_msg: str = "",
+                warn_msg: str = "") -> bytes:
+        now = self.clock()
+        stamp = f"{now:%Y%m%d%H%M%S}{now.microsecond // 1000:03d}"
+        return wire.dumps({
+            "infcode": infcode,
+            "inf_refmsgid": f"{INSUPLC_ADMDVS}{stamp}{next(self._serial) % 10_000_000:07d}",
+            "refmsg_time": f"{received:%Y%m%d%H%M%S}{received.microsecond // 1000:03d}",
+            "respond_time": stamp,
+            "err_msg": err_msg,
+            "warn_msg": warn_msg,
+            "output": output,
+        })
+
+    # ---- gateway --------------------------------------------------------------------
+    def seen_nonce(self, paas_id: str, nonce: str) -> bool:
+        """Record the nonce; True if it was already used. Kept in the DB across restarts."""
+        now = int(time.time())
+        with Session(self.engine) as s:
+            try:
+                with s.begin():
+                    self._nonce_calls += 1
+                    if self._nonce_calls % 200 == 0:  # a nonce older than the skew window is harmless
+                        s.execute(delete(Nonce).where(Nonce.seen_at < now - 2 * MAX_SKEW_SECONDS))
+                    s.add(Nonce(paas_id=paas_id, nonce=nonce[:128], seen_at=now))
+            except IntegrityError:
+                return True
+        return False
+
+    def check_gateway(self, headers: dict[str, str]) -> None:
+        check_headers(headers, self.tokens, seen_nonce=self.seen_nonce)
+
+    # ---- one request ----------------------------------------------------------------
+    def handle(self, body: bytes, *, fault: str | None = None) -> bytes | object:
+        """Answer one (already gateway-checked) body. Returns the response bytes, or DROP
+        when a fault says the connection must be dropped."""
+        with self._lock:
+            return self._handle(body, fault)
+
+    def _handle(self, body: bytes, fault: str | None) -> bytes | object:
+        received = self.clock()
+        try:
+            env = wire.loads(body)
+        except wire.WireError as exc:
+            log.info("refused malformed body: %s", exc)
+            return self.respond(-1, None, received, "报文格式错误：不是合法的JSON")
+        if not isinstance(env, dict):
+            return self.respond(-1, None, received, "报文格式错误：应为JSON对象")
+        infno_raw = env.get("infno")
+        m = INFNO_RE.match(infno_raw) if isinstance(infno_raw, str) else None
+        if m is None:
+            return self.respond(-1, None, received, "交易编号 infno 缺失或格式错误")
+        infno = m.group(1)
+        msgid = env.get("msgid")
+        if not isinstance(msgid, str) or not wire.MSGID_RE.match(msgid):
+            return self.respond(-1, None, received,
+                                "报文ID msgid 格式错误：应为30位（机构编号12位+时间14位+流水号4位）")
+        fixmedins = env.get("fixmedins_code")
+        if not isinstance(fixmedins, str) or len(fixmedins) != 12:
+            return self.respond(-1, None, received, "定点医药机构编号 fixmedins_code 缺失或格式错误")
+        if msgid[:12] != fixmedins:
+            return self.respond(-1, None, received, "报文ID前12位应为本机构编号 fixmedins_code")
+        h = body_hash(env)
+
+        with Session(self.engine, expire_on_commit=False) as s:
+            with s.begin():
+                prior = s.get(MessageLog, msgid)
+                if prior is not None:
+                    if prior.body_hash == h:
+                        log.info("msgid %s repeated: first answer replayed", msgid)
+                        return prior.response
+                    log.warning("msgid %s repeated with a different body: refused", msgid)
+                    return self.respond(-1, None, received, "报文ID重复但内容不同")
+                tomb = s.get(ReversedUnseen, msgid)
+            if tomb is not None:
+                return self._store_failure(s, msgid, infno, fixmedins, h, received,
+                                           "该报文已被冲正（2601），不予处理")
+
+            fn = HANDLERS.get(infno)
+            try:
+                with s.begin():
+                    if fn is None:
+                        raise TxError(f"不支持的交易编号 {infno_raw}")
+                    if getattr(fn, "needs_sign_in", True):
+                        self._check_sign_in(s, env, fixmedins)
+                    ctx = Ctx(s=s, env=env, msgid=msgid, infno=infno, fixmedins_code=fixmedins,
+                              now=received, policy=self.policy, catalogue=self.catalogue)
+                    output = fn(ctx, env.get("input"))
+                    resp = self.respond(0, output, received)
+                    s.add(MessageLog(msgid=msgid, infno=infno, fixmedins_code=fixmedins,
+                                     body_hash=h, infcode=0, response=resp, received=received))
+                    s.flush()
+                    if fault == "drop_before_commit":
+                        raise _Dropped()
+            except _Dropped:
+                log.warning("fault: %s %s dropped before commit", infno, msgid)
+                return DROP
+            except TxError as exc:
+                log.info("%s %s refused: %s", infno, msgid, exc.err_msg)
+                return self._store_failure(s, msgid, infno, fixmedins, h, received, exc.err_msg)
+        log.info("%s %s ok", infno, msgid)
+        if fault == "commit_then_drop":
+            log.warning("fault: %s %s committed, connection dropped", infno, msgid)
+            return DROP
+        return resp
+
+    def _store_failure(self, s: Session, msgid: str, infno: str, fixmedins: str, h: str,
+                       received: datetime, err_msg: str) -> bytes:
+        # A refusal is an answer too: a retry of the same msgid must get it again.
+        resp = self.respond(-1, None, received, err_msg)
+        with s.begin():
+            s.add(MessageLog(msgid=msgid, infno=infno, fixmedins_code=fixmedins, body_hash=h,
+                             infcode=-1, response=resp, received=received))
+        return resp
+
+    def _check_sign_in(self, s: Session, env: dict, fixmedins: str) -> None:
+        sign_no = env.get("sign_no")
+        if not isinstance(sign_no, str) or not sign_no.strip():
+            raise TxError("缺少签到编号 sign_no，请先签到（9001）")
+        row = s.get(SignIn, sign_no)
+        if row is None or row.fixmedins_code != fixmedins:
+            raise TxError("签到编号 sign_no 无效，请重新签到（9001）")
+        if row.signout_time is not None:
+            raise TxError("该签到编号已签退，请重新签到（9001）")
+
+
+class _Dropped(Exception):
+    pass
+
+
+def create_app(db_url: str | None = None, *, engine: Engine | None = None,
+               policy: Policy | None = None, policy_path: str | None = None,
+               catalogue_path: str | None = None, seed: int = DEFAULT_SEED,
+               tokens: dict[str, str] | None = None,
+               clock: Callable[[], datetime] = beijing_now,
+               faults: FaultPlan | None = None, control: bool = False) -> Starlette:
+    engine = engine or make_engine(db_url)
+    policy = policy or load_policy(policy_path)
+    seed_registry(engine, build_registry(seed))
+    sim = Simulator(engine, policy, catalogue_mod.catalogue(policy, catalogue_path),
+                    tokens=tokens, clock=clock, faults=faults)
+
+    async def call_service(request: Request) -> Response:
+        from .faults import serve_with_faults
+        return await serve_with_faults(sim, request)
+
+    routes = [Route(wire.SERVICE_PATH, call_service, methods=["POST"])]
+    if control:
+        from .faults import control_routes
+        routes += control_routes(sim)
+    app = Starlette(routes=routes)
+    app.state.sim = sim
+    return app
+
+
+def gateway_refusal(sim: Simulator, exc: GatewayRefusal) -> Response:
+    body = sim.respond(-1, None, sim.clock(), exc.message)
+    return Response(body, status_code=401, media_type=JSON, headers={"x-tif-refusal": exc.code})

@@ -1,0 +1,78 @@
+"""Run the simulator as a real HTTP server on a socket it binds itself (port 0 works)."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sys
+from pathlib import Path
+
+import uvicorn
+
+from .app import create_app
+from .faults import Fault, FaultPlan
+
+DB_FILENAME = "insurer_sim.sqlite3"
+
+
+def default_data_dir() -> Path:
+    home = os.environ.get("CLINIC_HOME")
+    if home:
+        return Path(home) / "simulator"
+    import platformdirs
+    return Path(platformdirs.user_data_dir("village-clinic")) / "simulator"
+
+
+def bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+class _Server(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, banner: str):
+        super().__init__(config)
+        self._banner = banner
+
+    async def startup(self, sockets=None) -> None:  # noqa: ANN001
+        await super().startup(sockets=sockets)
+        if not self.should_exit:
+            # Exactly one line, once connections are served: callers wait for it.
+            print(self._banner, flush=True)
+
+    def handle_exit(self, sig: int, frame) -> None:  # noqa: ANN001
+        # Like uvicorn's, but without re-raising the signal after the graceful shutdown:
+        # SIGTERM/SIGINT end the simulator with exit status 0.
+        if self.should_exit and sig == signal.SIGINT:
+            self.force_exit = True
+        else:
+            self.should_exit = True
+
+
+def serve(host: str = "127.0.0.1", port: int = 8080, db_url: str | None = None,
+          policy_path: str | None = None, *, data_dir: str | Path | None = None,
+          catalogue_path: str | None = None, faults: list[Fault] | None = None,
+          control: bool = False) -> None:
+    """Serve until SIGTERM/SIGINT (uvicorn handles both and shuts down cleanly)."""
+    if db_url is None:
+        d = Path(data_dir) if data_dir else default_data_dir()
+        d.mkdir(parents=True, exist_ok=True)
+        db_url = f"sqlite:///{d / DB_FILENAME}"
+    app = create_app(db_url, policy_path=policy_path, catalogue_path=catalogue_path,
+                     faults=FaultPlan(faults), control=control)
+    sock = bind(host, port)
+    real_port = sock.getsockname()[1]
+    shown = f"[{host}]" if ":" in host else host
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
+                            timeout_graceful_shutdown=5)
+    server = _Server(config, f"insurer simulator listening on http://{shown}:{real_port}")
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
+        app.state.sim.engine.dispose()
+    sys.stdout.flush()

@@ -1,0 +1,215 @@
+"""2206 pre-settle, 2207 settle, 2208 revoke."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from settlement import wire
+from settlement.money import to_wire, yuan
+
+from ..db import Account, FeeLine, Person, Settlement, Visit, YearTotal
+from ..policy import LineIn, Outcome, PersonIn, YearToDate, settle
+from .common import Ctx, TxError, age_on, amount, check_insured, handler, node, person, text, ymd, ymdhms
+
+BREAKDOWN = ("fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt", "inscp_scp_amt")
+NAMES = {"fulamt_ownpay_amt": "全自费金额", "overlmt_selfpay": "超限价自费金额",
+         "preselfpay_amt": "先行自付金额", "inscp_scp_amt": "符合政策范围金额",
+         "medfee_sumamt": "医疗费总额"}
+
+
+@dataclass
+class Computed:
+    p: Person
+    v: Visit
+    lines: list[FeeLine]
+    out: Outcome
+    balance: int
+    ytd: YearTotal | None
+    mdtrt_cert_type: str
+
+
+def _compute(ctx: Ctx, d: dict) -> Computed:
+    p = person(ctx, text(d, "psn_no"))
+    check_insured(p)
+    mdtrt_id = text(d, "mdtrt_id")
+    v = ctx.s.get(Visit, mdtrt_id)
+    if v is None or v.fixmedins_code != ctx.fixmedins_code:
+        raise TxError(f"就诊ID {mdtrt_id} 不存在")
+    if v.psn_no != p.psn_no:
+        raise TxError("就诊ID与人员编号不符")
+    if v.status == "settled":
+        setl = ctx.s.scalars(select(Settlement.setl_id).where(
+            Settlement.mdtrt_id == v.mdtrt_id, Settlement.kind == "settle",
+            Settlement.status == "normal")).first()
+        raise TxError(f"该就诊已结算（结算ID {setl}），不能重复结算")
+    if v.status == "cancelled":
+        raise TxError("该挂号已撤销，不能结算")
+    insutype = text(d, "insutype")
+    if insutype != v.insutype:
+        raise TxError(f"险种类型 {insutype} 与挂号时的险种 {v.insutype} 不符")
+    if text(d, "psn_setlway") != "01":
+        raise TxError("模拟器只支持按项目结算（psn_setlway 01）")
+    cert_type = text(d, "mdtrt_cert_type")
+    text(d, "mdtrt_cert_no")
+    text(d, "med_type")
+    flag = text(d, "acct_used_flag", required=False, default="1")
+    if flag not in ("0", "1"):
+        raise TxError("个人账户使用标志 acct_used_flag 应为 0 或 1")
+    lines = list(ctx.s.scalars(select(FeeLine).where(
+        FeeLine.mdtrt_id == v.mdtrt_id, FeeLine.setl_id.is_(None)).order_by(FeeLine.id)))
+    if not lines:
+        raise TxError("没有待结算的费用明细，请先上传费用明细（2204）")
+    total = sum(l.sumamt_fen for l in lines)
+    sent = amount(d, "medfee_sumamt")
+    if sent != total:
+        raise TxError(f"医疗费总额 {yuan(sent)} 元与已上传费用明细合计 {yuan(total)} 元不符")
+    acct = ctx.s.get(Account, p.psn_no)
+    balance = acct.balc_fen if acct else 0
+    ytd = ctx.s.get(YearTotal, (p.psn_no, ctx.now.year))
+    out = settle(
+        [LineIn(l.sumamt_fen, Decimal(l.cnt), l.chrgitm_lv, l.ceiling_fen, l.consultation) for l in lines],
+        PersonIn(p.insutype, age_on(p.brdy, ctx.now.date())),
+        YearToDate(ytd.dedc_used_fen, ytd.fund_paid_fen) if ytd else YearToDate(),
+        balance, ctx.policy, use_account=flag == "1")
+    return Computed(p, v, lines, out, balance, ytd, cert_type)
+
+
+def setlinfo(ctx: Ctx, c_p: Person, v: Visit, amounts: dict[str, int], *, setl_id: str | None,
+             setl_time: datetime | None, medins_setl_id: str | None, cert_type: str,
+             pool_prop_selfpay: Decimal, balc: int) -> dict:
+    info = {
+        "mdtrt_id": v.mdtrt_id, "setl_id": setl_id, "medins_setl_id": medins_setl_id,
+        "psn_no": c_p.psn_no, "psn_name": c_p.psn_name, "certno": c_p.certno, "gend": c_p.gend,
+        "brdy": ymd(c_p.brdy), "age": age_on(c_p.brdy, ctx.now.date()), "insutype": v.insutype,
+        "psn_type": c_p.psn_type, "mdtrt_cert_type": cert_type, "setl_time": ymdhms(setl_time),
+        "med_type": v.med_type, "clr_optins": "310116", "clr_way": "1", "clr_type": "11",
+    }
+    for k in ("medfee_sumamt", *BREAKDOWN, "act_pay_dedc", "hifp_pay"):
+        info[k] = to_wire(amounts[k])
+    info["pool_prop_selfpay"] = pool_prop_selfpay
+    for k in ("cvlserv_pay", "hifes_pay", "hifmi_pay", "hifob_pay", "maf_pay", "oth_pay"):
+        info[k] = to_wire(0)  # the simulator's village outpatient uses the pooled fund only
+    for k in ("fund_pay_sumamt", "psn_part_amt", "acct_pay", "psn_cash_pay", "hosp_part_amt"):
+        info[k] = to_wire(amounts[k])
+    info["balc"] = to_wire(balc)
+    return info
+
+
+def setldetail(ctx: Ctx, insutype: str, out: Outcome, balance_before: int, sign: int = 1) -> list[dict]:
+    ip = ctx.policy.for_insutype(insutype)
+    proc = (f"起付线{yuan(out.deductible_fen)}元，本次计入起付线{yuan(out.act_pay_dedc)}元；"
+            f"统筹支付比例{(out.fund_ratio * 100).normalize():f}%，年度剩余限额{yuan(out.cap_remaining_fen)}元")
+    if out.consultation_fund:
+        proc += f"；一般诊疗费基金支付{yuan(out.consultation_fund)}元"
+    rows = [{"fund_pay_type": ip.fund_pay_type, "inscp_scp_amt": to_wire(sign * out.inscp_scp_amt),
+             "crt_payb_lmt_amt": to_wire(out.cap_remaining_fen), "fund_payamt": to_wire(sign * out.hifp_pay),
+             "fund_pay_type_name": ip.fund_pay_type_name, "setl_proc_info": proc}]
+    if out.acct_pay:
+        rows.append({"fund_pay_type": ip.account_pay_type, "inscp_scp_amt": to_wire(sign * out.inscp_scp_amt),
+                     "crt_payb_lmt_amt": to_wire(balance_before), "fund_payamt": to_wire(sign * out.acct_pay),
+                     "fund_pay_type_name": ip.account_pay_type_name,
+                     "setl_proc_info": f"个人账户支付{yuan(out.acct_pay)}元，余额{yuan(out.balc)}元"})
+    return rows
+
+
+def _amounts(out: Outcome) -> dict[str, int]:
+    from ..db import AMOUNTS
+    return {k: getattr(out, k) for k in AMOUNTS}
+
+
+@handler("2206")
+def pre_settle(ctx: Ctx, inp: dict) -> dict:
+    c = _compute(ctx, node(inp, "data"))
+    return {"setlinfo": setlinfo(ctx, c.p, c.v, _amounts(c.out), setl_id=None, setl_time=None,
+                                 medins_setl_id=None, cert_type=c.mdtrt_cert_type,
+                                 pool_prop_selfpay=c.out.pool_prop_selfpay, balc=c.out.balc),
+            "setldetail": setldetail(ctx, c.v.insutype, c.out, c.balance)}
+
+
+@handler("2207")
+def settle_visit(ctx: Ctx, inp: dict) -> dict:
+    d = node(inp, "data")
+    c = _compute(ctx, d)
+    text(d, "invono", required=False)
+    diffs = [f"{NAMES[k]} 送 {yuan(amount(d, k))} 元、核定 {yuan(getattr(c.out, k))} 元"
+             for k in BREAKDOWN if amount(d, k) != getattr(c.out, k)]
+    if diffs:
+        raise TxError("结算分类金额与医保核定不符：" + "；".join(diffs) + "。请先预结算（2206）核对")
+    out = c.out
+    setl_id = ctx.new_id("setl")
+    info = setlinfo(ctx, c.p, c.v, _amounts(out), setl_id=setl_id, setl_time=ctx.now,
+                    medins_setl_id=ctx.msgid, cert_type=c.mdtrt_cert_type,
+                    pool_prop_selfpay=out.pool_prop_selfpay, balc=out.balc)
+    # Every effect below commits together with the message-log row, or not at all.
+    ctx.s.add(Settlement(setl_id=setl_id, mdtrt_id=c.v.mdtrt_id, psn_no=c.p.psn_no,
+                         medins_setl_id=ctx.msgid, fixmedins_code=ctx.fixmedins_code,
+                         insutype=c.v.insutype, setl_time=ctx.now, year=ctx.now.year, kind="settle",
+                         balc=out.balc, ytd_fund_fen=out.ytd_fund_delta,
+                         output_json=wire.dumps(info), **_amounts(out)))
+    for l in c.lines:
+        l.setl_id = setl_id
+    c.v.status = "settled"
+    acct = ctx.s.get(Account, c.p.psn_no)
+    if acct is not None:
+        acct.balc_fen = out.balc
+    ytd = c.ytd or YearTotal(psn_no=c.p.psn_no, year=ctx.now.year, dedc_used_fen=0, fund_paid_fen=0)
+    ytd.dedc_used_fen = out.ytd_after.dedc_used_fen
+    ytd.fund_paid_fen = out.ytd_after.fund_paid_fen
+    ctx.s.add(ytd)
+    return {"setlinfo": info, "setldetail": setldetail(ctx, c.v.insutype, out, c.balance)}
+
+
+def undo(ctx: Ctx, orig: Settlement, status: str) -> int:
+    """Give back what a settlement took: account, yearly totals, the visit's lines.
+    Returns the account balance afterwards."""
+    orig.status = status
+    acct = ctx.s.get(Account, orig.psn_no)
+    balc = 0
+    if acct is not None:
+        acct.balc_fen += orig.acct_pay
+        balc = acct.balc_fen
+    ytd = ctx.s.get(YearTotal, (orig.psn_no, orig.year))
+    if ytd is not None:
+        ytd.dedc_used_fen = max(0, ytd.dedc_used_fen - orig.act_pay_dedc)
+        ytd.fund_paid_fen = max(0, ytd.fund_paid_fen - orig.ytd_fund_fen)
+    for l in ctx.s.scalars(select(FeeLine).where(FeeLine.setl_id == orig.setl_id)):
+        l.setl_id = None  # the lines can be corrected (2205) and settled again
+    v = ctx.s.get(Visit, orig.mdtrt_id)
+    if v is not None:
+        v.status = "registered"
+    return balc
+
+
+@handler("2208")
+def revoke(ctx: Ctx, inp: dict) -> dict:
+    d = node(inp, "data")
+    p = person(ctx, text(d, "psn_no"))
+    setl_id = text(d, "setl_id")
+    orig = ctx.s.get(Settlement, setl_id)
+    if orig is None or orig.kind != "settle" or orig.fixmedins_code != ctx.fixmedins_code:
+        raise TxError(f"结算ID {setl_id} 不存在")
+    if orig.mdtrt_id != text(d, "mdtrt_id") or orig.psn_no != p.psn_no:
+        raise TxError("结算ID与就诊ID或人员编号不符")
+    if orig.status == "revoked":
+        rev = ctx.s.scalars(select(Settlement.setl_id).where(Settlement.orig_setl_id == setl_id)).first()
+        raise TxError(f"该结算已撤销（撤销结算ID {rev}），不能重复撤销")
+    if orig.status == "reversed":
+        raise TxError("该结算已被冲正，无需撤销")
+    balc = undo(ctx, orig, "revoked")
+    from ..db import AMOUNTS
+    neg = {k: -getattr(orig, k) for k in AMOUNTS}
+    new_id = ctx.new_id("setl")
+    v = ctx.s.get(Visit, orig.mdtrt_id)
+    prev = wire.loads(orig.output_json)
+    info = setlinfo(ctx, p, v, neg, setl_id=new_id, setl_time=ctx.now, medins_setl_id=ctx.msgid,
+                    cert_type=prev.get("mdtrt_cert_type", ""),
+                    pool_prop_selfpay=prev.get("pool_prop_selfpay", Decimal(0)), balc=balc)
+    ctx.s.add(Settlement(setl_id=new_id, mdtrt_id=orig.mdtrt_id, psn_no=orig.psn_no,
+                         medins_setl_id=ctx.msgid, fixmedins_code=ctx.fixmedins_code,
+                         insutype=orig.insutype, setl_time=ctx.now, year=orig.year, kind="revoke",
+                         orig_setl_id=orig.setl_id, balc=balc, ytd_fund_fen=-orig.ytd_fund_fen,
+                         output_json=wire.dumps(info), **neg))
+    return {"setlinfo": info}
