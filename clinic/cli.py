@@ -125,6 +125,16 @@ def cmd_network_serve(args, settings: Settings) -> int:
     return 0
 
 
+def card_of(villager) -> "CardData":
+    """The social-security card the simulator's registry says this villager holds."""
+    from cardreader.card import CardData
+    return CardData(region_code=villager.certno[:6], certno=villager.certno,
+                    card_no=villager.card_no, card_sn=villager.card_sn, name=villager.psn_name,
+                    atr="", spec_version="3.00",
+                    issue_date=villager.card_issue_date.strftime("%Y%m%d"),
+                    expiry_date=villager.card_expiry_date.strftime("%Y%m%d"))
+
+
 def cmd_reader_emulate(args, settings: Settings) -> int:
     from cardreader.emulator import VirtualCard, VirtualReader
     from settlement.mock_network import registry
@@ -140,8 +150,8 @@ def cmd_reader_emulate(args, settings: Settings) -> int:
     if villager is None:
         print("登记库里没有这张卡", file=sys.stderr)
         return EXIT_CARD
-    card = registry.card_data(villager)
-    reader = VirtualReader(VirtualCard.from_card_data(card, sex=villager.gend, birth=villager.brdy))
+    reader = VirtualReader(VirtualCard.from_card_data(card_of(villager), sex=villager.gend,
+                                                      birth=villager.brdy))
     path = reader.open_pty(args.link)
     print(f"virtual card reader on {args.link or path}", flush=True)
     try:

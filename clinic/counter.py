@@ -28,12 +28,13 @@ from settlement.values import Credential, FeeLine, Person, SetlInfo
 from . import visit_state as vs
 from .audit import Actor, AuditLog
 from .config import Settings, assert_training_isolated
+from .crashpoints import crash_point
 from .crypto import FieldCipher, load_or_create_key
 from .db import open_database
 from .diagnoses import diagnosis_name
-from .domain import Operator, RxItem, Settlement, VisitResult
-from .errors import (BlockedByFormulary, CardProblem, NetworkProblem, OutcomeUnknownProblem,
-                     RefusedByInsurer)
+from .domain import Operator, RxItem, Settlement, Split, VisitResult
+from .errors import (BlockedByFormulary, CardProblem, NetworkProblem, NotAllowed,
+                     OutcomeUnknownProblem, RefusedByInsurer)
 from .models import SignIn, Visit, VisitTransition
 from .receipt import ReceiptHeader, receipt_lines, write_pdf
 
@@ -59,7 +60,8 @@ class Counter:
         self.formulary = formulary or Formulary.load_default()
         self.institution = wire.Institution(settings.fixmedins_code, settings.fixmedins_name,
                                             settings.mdtrtarea_admvs)
-        self.journal = Journal(self.engine, settings.fixmedins_code, self.cipher, clock=clock)
+        self.journal = Journal(self.engine, settings.fixmedins_code, self.cipher, clock=clock,
+                               hook=crash_point)
         self.client = InsurerClient(settings.network_url, paas_id=settings.paas_id,
                                     paas_token=settings.paas_token,
                                     timeout=settings.timeout_seconds)
@@ -325,6 +327,7 @@ class Counter:
         with self.engine.begin() as conn:
             self.transition(conn, visit_id, vs.SETTLED, setl_msgid=msgid, setl_id=info.setl_id,
                             setl_time=info.setl_time, split_json=json.dumps(asdict(info.split)))
+        crash_point("after_settled", "2207")
         self.audit.append("settle", visit_id, "ok", setl_id=info.setl_id, msgid=msgid,
                           medfee=info.split.medfee_sumamt, fund=info.split.fund_pay_sumamt,
                           acct=info.split.acct_pay, cash=info.split.psn_cash_pay)
@@ -333,20 +336,34 @@ class Counter:
         person, _ = self.open_party(visit_id)
         return self._with_receipt(settlement, person)
 
-    def _with_receipt(self, settlement: Settlement, person: Person) -> Settlement:
+    def reprint_receipt(self, visit_id: str) -> str:
+        """Write the receipt of a settled visit again, marked 补打, from what the books hold."""
+        v = self.visit_row(visit_id)
+        if v.state != vs.SETTLED or not v.split_json:
+            raise NotAllowed(f"这笔就诊状态为“{vs.LABELS.get(v.state, v.state)}”，没有可补打的医保收据",
+                             f"reprint in state {v.state}")
+        person, _ = self.open_party(visit_id)
+        settlement = Settlement(visit_id, v.setl_msgid or "", v.setl_id, v.mdtrt_id or "",
+                                v.setl_time or "", Split(**json.loads(v.split_json)),
+                                training=self.settings.training)
+        return self._with_receipt(settlement, person, reprint=True).receipt_path
+
+    def _with_receipt(self, settlement: Settlement, person: Person, *,
+                      reprint: bool = False) -> Settlement:
         v = self.visit_row(settlement.visit_id)
         items = tuple(RxItem(**i) for i in json.loads(v.items_json))
         header = ReceiptHeader(self.settings.fixmedins_name, self.settings.fixmedins_code,
                                self.operator.opter, self.operator.opter_name,
                                self.settings.training)
-        name = f"{settlement.setl_time[:10]}_{settlement.setl_id}.pdf".replace(" ", "_")
-        path = write_pdf(self.settings.receipts_dir / name,
-                         receipt_lines(header, person, items, settlement),
+        name = f"{settlement.setl_time[:10]}_{settlement.setl_id}{'_reprint' if reprint else ''}.pdf"
+        path = write_pdf(self.settings.receipts_dir / name.replace(" ", "_"),
+                         receipt_lines(header, person, items, settlement, reprint=reprint),
                          training=self.settings.training)
         with self.engine.begin() as conn:
             conn.execute(Visit.__table__.update().where(Visit.id == settlement.visit_id)
                          .values(receipt_path=str(path)))
-        self.audit.append("receipt_print", settlement.visit_id, "ok", setl_id=settlement.setl_id)
+        self.audit.append("receipt_reprint" if reprint else "receipt_print", settlement.visit_id,
+                          "ok", setl_id=settlement.setl_id)
         return replace(settlement, receipt_path=str(path))
 
     def unresolved_visits(self, psn_ref: str | None = None) -> list[str]:

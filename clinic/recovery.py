@@ -35,6 +35,7 @@ def recover(counter) -> list[RecoveryNote]:
                                    .where(Visit.state.in_(IN_FLIGHT))
                                    .order_by(Visit.created_at)).all()
     notes = [_resolve(counter, vid, state) for vid, state in open_visits]
+    notes += _print_missing_receipts(counter)
     _abandon_orphans(counter)
     for n in notes:
         counter.audit.append("recovery", n.visit_id, n.after, before=n.before)
@@ -101,6 +102,19 @@ def _resolve_message(counter, visit_id: str, state: str, infno: str) -> Recovery
     original = counter.journal.for_visit(visit_id, "2207")
     finish_reverse(counter, visit_id, entry["msgid"], original["msgid"] if original else "")
     return RecoveryNote(visit_id, state, vs.REVERSED, "医保核实：冲正已成功，该笔未扣费。")
+
+
+def _print_missing_receipts(counter) -> list[RecoveryNote]:
+    """Settled and committed, but the power went before the receipt was written."""
+    with counter.engine.connect() as conn:
+        rows = conn.execute(select(Visit.id).where(Visit.state == vs.SETTLED,
+                                                   Visit.receipt_path.is_(None))).all()
+    notes = []
+    for (visit_id,) in rows:
+        counter.reprint_receipt(visit_id)
+        notes.append(RecoveryNote(visit_id, vs.SETTLED, vs.SETTLED,
+                                  "有一笔已成功的结算在打印收据前中断，收据已补打。"))
+    return notes
 
 
 def _abandon_orphans(counter) -> None:

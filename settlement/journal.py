@@ -69,13 +69,15 @@ class Outcome:
 class Journal:
     def __init__(self, engine: Engine, fixmedins_code: str, sealer: Sealer,
                  clock: Callable[[], datetime] = datetime.now, retries: int = 2,
-                 backoff: float = 0.5):
+                 backoff: float = 0.5, hook: Callable[[str, str], None] | None = None):
         self._engine = engine
         self._code = fixmedins_code
         self._sealer = sealer
         self._clock = clock
         self._retries = retries
         self._backoff = backoff
+        # hook(point, infno): lets the application inject crashes between journal steps.
+        self._hook = hook or (lambda point, infno: None)
 
     def _aad(self, msgid: str) -> bytes:
         return f"journal_message.body|{msgid}".encode()
@@ -128,6 +130,7 @@ class Journal:
             if attempt:
                 time.sleep(self._backoff * (2 ** (attempt - 1)))
             self._bump_attempts(msgid)
+            self._hook("after_intent", infno)
             try:
                 answer = client.send(infno, msgid, body)
             except NetworkUnreachable:
@@ -146,6 +149,7 @@ class Journal:
                 log.warning("outcome unknown infno=%s msgid=%s attempt=%d: %s",
                             infno, msgid, attempt + 1, exc.detail)
                 continue
+            self._hook("after_answer", infno)
             self._mark(msgid, state="answered", answered_at=self._clock().isoformat(),
                        answer=self._sealer.seal(answer.raw, self._aad(msgid) + b"|answer"))
             return answer
