@@ -1,0 +1,613 @@
+"""The counter window: card → patient → drugs → verdicts → pre-settle → settle → receipt.
+
+Widgets are touched only on the GUI thread; every Counter call that reaches the card reader,
+the network or the database runs on the TaskRunner's single worker. Drug search and the rule
+check are pure in-memory formulary calls and run inline so the verdicts follow every keystroke.
+"""
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any, Callable
+
+from PySide6.QtCore import QEvent, QUrl, Qt
+from PySide6.QtGui import QColor, QDesktopServices, QFont, QKeySequence, QShortcut
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFormLayout, QFrame, QGridLayout,
+                               QGroupBox, QHBoxLayout, QHeaderView, QInputDialog, QLabel,
+                               QLineEdit, QListWidget, QListWidgetItem, QMainWindow, QMessageBox,
+                               QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+
+from clinic.crypto import mask_id
+from clinic.diagnoses import COMMON as DIAGNOSES
+from clinic.errors import CounterError, OutcomeUnknownProblem
+from settlement.money import yuan
+
+from .drug_picker import DrugPicker
+from .i18n import tr
+from .workers import TaskRunner
+
+if TYPE_CHECKING:  # the window is built around an injected Counter; no import cost or cycle
+    from clinic.counter import Counter
+
+log = logging.getLogger(__name__)
+
+TRAINING_TEXT = "培训模式 — 不产生真实费用"
+
+VERDICT_STYLE = {  # outcome -> (label, text colour, background)
+    "block": ("禁止", "#b71c1c", "#ffebee"),
+    "warn": ("提醒", "#e65100", "#fff3e0"),
+    "pass": ("通过", "#1b5e20", "#e8f5e9"),
+}
+
+STYLE = """
+QMainWindow, QWidget { font-size: 15px; }
+QGroupBox { font-weight: bold; border: 1px solid #b0bec5; border-radius: 6px;
+            margin-top: 14px; padding: 10px 8px 8px 8px; }
+QGroupBox::title { subcontrol-origin: margin; left: 10px; padding: 0 4px; }
+QLabel#trainingBanner { background: #c62828; color: white; font-size: 22px; font-weight: bold;
+                        padding: 8px; }
+QLabel#message { padding: 8px 12px; font-size: 17px; border-radius: 4px; }
+QLabel#message[kind="error"] { background: #ffebee; color: #b71c1c; border: 2px solid #c62828; }
+QLabel#message[kind="info"] { background: #e3f2fd; color: #0d47a1; border: 1px solid #90caf9; }
+QLabel#message[kind="ok"] { background: #e8f5e9; color: #1b5e20; border: 1px solid #81c784; }
+QLabel#patientName { font-size: 22px; font-weight: bold; }
+QLabel.amount { font-size: 18px; }
+QLabel#splitCash { font-size: 26px; font-weight: bold; color: #b71c1c; }
+QLabel#rxTotal { font-size: 17px; font-weight: bold; }
+QPushButton { padding: 6px 14px; }
+QStatusBar QLabel { padding: 0 12px; }
+QPushButton#readCard, QPushButton#presettle, QPushButton#settle { font-size: 17px;
+                                                                 padding: 10px 16px; }
+QPushButton#settle:enabled { background: #2e7d32; color: white; font-weight: bold; }
+"""
+
+
+def _value_label(name: str, amount: bool = False) -> QLabel:
+    label = QLabel("—", objectName=name)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    if amount:
+        label.setProperty("class", "amount")
+        label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+    return label
+
+
+class MainWindow(QMainWindow):
+    """One counter. `counter` is owned by the caller (it closes it); `reader_url` is the card reader."""
+
+    def __init__(self, counter: "Counter", reader_url: str, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.counter = counter
+        self.reader_url = reader_url
+        self.settings = counter.settings
+        self.runner = TaskRunner(self)
+        self.runner.busyChanged.connect(lambda _busy: self._update_actions())
+        # Replaceable for tests and kiosks; the defaults ask with a dialog.
+        self.confirm_settle: Callable[[Any], bool] = self._ask_confirm_settle
+        self.ask_override_reason: Callable[[Any], str | None] = self._ask_override_reason
+
+        self._cred = None
+        self._person = None
+        self._items: list = []
+        self._strengths: dict[str, str] = {}
+        self._verdicts: list = []
+        self._overrides: dict[str, str] = {}
+        self._visit_id: str | None = None
+        self._pre = None
+        self._settlement = None
+        self._outcome_unknown = False
+
+        self._build()
+        self._shortcuts()
+        self.reset_visit()
+        self.show_message(tr("请先读卡或输入身份证号"), "info")
+
+    # ---- construction ------------------------------------------------------------------
+
+    def _build(self) -> None:
+        title = f"{tr('村卫生室医保结算')} — {self.settings.fixmedins_name}"
+        if self.settings.training:
+            title = f"【{tr(TRAINING_TEXT)}】 {title}"
+        self.setWindowTitle(title)
+        self.setStyleSheet(STYLE)
+
+        central = QWidget()
+        outer = QVBoxLayout(central)
+        outer.setContentsMargins(10, 6, 10, 6)
+        self.training_banner: QLabel | None = None
+        if self.settings.training:
+            self.training_banner = QLabel(tr(TRAINING_TEXT), objectName="trainingBanner")
+            self.training_banner.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            outer.addWidget(self.training_banner)
+        self.message = QLabel("", objectName="message")
+        self.message.setWordWrap(True)
+        self.message.setMinimumHeight(44)
+        outer.addWidget(self.message)
+
+        body = QHBoxLayout()
+        body.setSpacing(10)
+        outer.addLayout(body, 1)
+        body.addLayout(self._build_patient(), 3)
+        body.addWidget(self._build_prescription(), 6)
+        body.addLayout(self._build_settlement(), 3)
+        self.setCentralWidget(central)
+
+        net = QLabel(tr("医保平台：{url}", url=self.settings.network_url), objectName="networkStatus")
+        op = QLabel(tr("操作员：{name}", name=self.counter.operator.opter_name))
+        self.statusBar().addPermanentWidget(op)
+        self.statusBar().addPermanentWidget(net)
+        if self.settings.training:
+            tag = QLabel(tr(TRAINING_TEXT))
+            tag.setStyleSheet("color: white; background: #c62828; font-weight: bold; padding: 2px 6px;")
+            self.statusBar().addPermanentWidget(tag)
+
+        QWidget.setTabOrder(self.read_button, self.id_edit)
+        QWidget.setTabOrder(self.id_edit, self.diagnosis)
+        QWidget.setTabOrder(self.diagnosis, self.picker.search_box)
+        QWidget.setTabOrder(self.picker.add_button, self.rx_table)
+        QWidget.setTabOrder(self.rx_table, self.presettle_button)
+        QWidget.setTabOrder(self.presettle_button, self.settle_button)
+
+    def _build_patient(self) -> QVBoxLayout:
+        col = QVBoxLayout()
+        card_box = QGroupBox(tr("病人"))
+        grid = QGridLayout(card_box)
+        self.read_button = QPushButton(tr("读卡 (F2)"), objectName="readCard")
+        self.read_button.clicked.connect(self.read_card)
+        grid.addWidget(self.read_button, 0, 0, 1, 2)
+        id_label = QLabel(tr("身份证号"))
+        self.id_edit = QLineEdit(objectName="idNumber")
+        self.id_edit.setPlaceholderText(tr("输入18位身份证号后按回车"))
+        self.id_edit.setMaxLength(22)
+        self.id_edit.returnPressed.connect(self.lookup_id_number)
+        id_label.setBuddy(self.id_edit)
+        grid.addWidget(id_label, 1, 0, 1, 2)
+        grid.addWidget(self.id_edit, 2, 0)
+        self.id_button = QPushButton(tr("查询"), objectName="idLookup")
+        self.id_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # Enter in the field does it
+        self.id_button.clicked.connect(self.lookup_id_number)
+        grid.addWidget(self.id_button, 2, 1)
+
+        line = QFrame()
+        line.setFrameShape(QFrame.Shape.HLine)
+        grid.addWidget(line, 3, 0, 1, 2)
+        form = QFormLayout()
+        form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
+        self.name_value = _value_label("patientName")
+        self.certno_value = _value_label("patientId")
+        self.insutype_value = _value_label("patientInsutype")
+        self.insutype_value.setWordWrap(True)
+        self.age_value = _value_label("patientAge")
+        self.balance_value = _value_label("patientBalance")
+        form.addRow(tr("姓名"), self.name_value)
+        form.addRow(tr("身份证号"), self.certno_value)
+        form.addRow(tr("险种"), self.insutype_value)
+        form.addRow(tr("年龄"), self.age_value)
+        form.addRow(tr("账户余额"), self.balance_value)
+        grid.addLayout(form, 4, 0, 1, 2)
+        col.addWidget(card_box)
+
+        dx_box = QGroupBox(tr("诊断"))
+        dx = QVBoxLayout(dx_box)
+        self.diagnosis = QComboBox(objectName="diagnosis")
+        for code, name in DIAGNOSES.items():
+            self.diagnosis.addItem(f"{code}  {name}", code)
+        self.diagnosis.currentIndexChanged.connect(lambda _i: self._prescription_changed())
+        dx.addWidget(self.diagnosis)
+        col.addWidget(dx_box)
+        col.addStretch(1)
+        return col
+
+    def _build_prescription(self) -> QGroupBox:
+        box = QGroupBox(tr("处方"))
+        col = QVBoxLayout(box)
+        self.picker = DrugPicker(self.counter.formulary.search)
+        self.picker.chosen.connect(self.add_drug)
+        col.addWidget(self.picker)
+
+        self.rx_table = QTableWidget(0, 4, objectName="rxTable")
+        self.rx_table.setHorizontalHeaderLabels([tr("药品"), tr("数量"), tr("天数"), tr("金额")])
+        header = self.rx_table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for c in (1, 2, 3):
+            header.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
+        self.rx_table.verticalHeader().setVisible(True)
+        self.rx_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.rx_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.rx_table.setMinimumHeight(150)
+        col.addWidget(self.rx_table, 2)
+        self.rx_table.installEventFilter(self)  # Del / Backspace remove the selected line
+
+        row = QHBoxLayout()
+        self.delete_button = QPushButton(tr("删除所选 (Del)"), objectName="deleteDrug")
+        self.delete_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.delete_button.clicked.connect(self.delete_selected)
+        row.addWidget(self.delete_button)
+        row.addStretch(1)
+        self.total_value = QLabel("", objectName="rxTotal")
+        row.addWidget(self.total_value)
+        col.addLayout(row)
+
+        col.addWidget(QLabel(tr("处方审核")))
+        self.verdict_list = QListWidget(objectName="verdicts")
+        self.verdict_list.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.verdict_list.setWordWrap(True)
+        self.verdict_list.setMinimumHeight(110)
+        col.addWidget(self.verdict_list, 2)
+        return box
+
+    def _build_settlement(self) -> QVBoxLayout:
+        col = QVBoxLayout()
+        box = QGroupBox(tr("结算"))
+        v = QVBoxLayout(box)
+        self.presettle_button = QPushButton(tr("预结算 (F5)"), objectName="presettle")
+        self.presettle_button.clicked.connect(self.presettle)
+        self.settle_button = QPushButton(tr("结算 (F9)"), objectName="settle")
+        self.settle_button.clicked.connect(self.settle)
+        v.addWidget(self.presettle_button)
+        v.addWidget(self.settle_button)
+
+        form = QFormLayout()
+        form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
+        self.split_labels: dict[str, QLabel] = {}
+        for key, text, name in (("medfee_sumamt", "医疗费总额", "splitMedfee"),
+                                ("fund_pay_sumamt", "统筹基金支付", "splitFund"),
+                                ("acct_pay", "个人账户支付", "splitAcct"),
+                                ("psn_cash_pay", "现金支付", "splitCash"),
+                                ("balc", "结算后账户余额", "splitBalance")):
+            label = _value_label(name, amount=True)
+            self.split_labels[key] = label
+            form.addRow(tr(text), label)
+        v.addLayout(form)
+
+        line = QFrame()
+        line.setFrameShape(QFrame.Shape.HLine)
+        v.addWidget(line)
+        v.addWidget(QLabel(tr("结算号")))
+        self.setl_id_value = _value_label("setlId")
+        self.setl_id_value.setWordWrap(True)
+        v.addWidget(self.setl_id_value)
+        v.addWidget(QLabel(tr("收据")))
+        self.receipt_value = _value_label("receiptPath")
+        self.receipt_value.setWordWrap(True)
+        v.addWidget(self.receipt_value)
+        self.open_receipt_button = QPushButton(tr("打开收据"), objectName="openReceipt")
+        self.open_receipt_button.clicked.connect(self.open_receipt)
+        v.addWidget(self.open_receipt_button)
+        col.addWidget(box)
+
+        self.next_button = QPushButton(tr("下一位 (F12)"), objectName="nextPatient")
+        self.next_button.clicked.connect(self.next_patient)
+        col.addWidget(self.next_button)
+        col.addStretch(1)
+        return col
+
+    def _shortcuts(self) -> None:
+        for key, slot in ((Qt.Key.Key_F2, self.read_card), (Qt.Key.Key_F5, self.presettle),
+                          (Qt.Key.Key_F9, self.settle), (Qt.Key.Key_F12, self.next_patient)):
+            QShortcut(QKeySequence(key), self, activated=slot)
+
+    def eventFilter(self, obj, event) -> bool:
+        if (obj is self.rx_table and event.type() == QEvent.Type.KeyPress
+                and event.key() in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace)):
+            self.delete_selected()
+            return True
+        return super().eventFilter(obj, event)
+
+    # ---- messages ----------------------------------------------------------------------
+
+    def show_message(self, text: str, kind: str = "info") -> None:
+        """kind: info | ok | error. The one place the worker's outcome is told to the user."""
+        self.message.setText(text)
+        self.message.setProperty("kind", kind)
+        self.message.style().unpolish(self.message)
+        self.message.style().polish(self.message)
+
+    def show_error(self, exc: BaseException) -> None:
+        if isinstance(exc, CounterError):
+            log.warning("%s: %s", type(exc).__name__, exc.detail)
+            self.show_message(exc.message, "error")
+        else:
+            log.error("unexpected error in counter call", exc_info=exc)
+            self.show_message(f"{tr('系统内部错误，请联系管理员。')}（{type(exc).__name__}）", "error")
+
+    def _update_actions(self) -> None:
+        busy = self.runner.busy
+        settled = self._settlement is not None or self._outcome_unknown
+        self.read_button.setEnabled(not busy)
+        self.id_edit.setEnabled(not busy)
+        self.id_button.setEnabled(not busy)
+        editable = not busy and not settled
+        self.picker.setEnabled(editable)
+        self.delete_button.setEnabled(editable and bool(self._items))
+        self.diagnosis.setEnabled(editable)
+        self.presettle_button.setEnabled(editable and self._person is not None and bool(self._items))
+        self.settle_button.setEnabled(not busy and self._pre is not None and not settled)
+        self.open_receipt_button.setEnabled(bool(self._settlement and self._settlement.receipt_path))
+        self.next_button.setEnabled(not busy)
+
+    # ---- the patient -------------------------------------------------------------------
+
+    def read_card(self) -> None:
+        if self.runner.busy:
+            self.show_message(tr("正在处理，请稍候"), "info")
+            return
+        counter, url = self.counter, self.reader_url
+
+        def work():
+            card = counter.read_card(url)
+            cred = counter.credential_from_card(card)
+            return cred, counter.lookup(cred)
+
+        self.show_message(tr("正在读卡……"), "info")
+        self.runner.submit(work, self._on_person, self.show_error)
+
+    def lookup_id_number(self) -> None:
+        if self.runner.busy:
+            self.show_message(tr("正在处理，请稍候"), "info")
+            return
+        try:
+            cred = self.counter.credential_from_id_number(self.id_edit.text())
+        except CounterError as exc:
+            self.show_error(exc)
+            self.id_edit.setFocus()
+            self.id_edit.selectAll()
+            return
+        counter = self.counter
+        self.show_message(tr("正在查询参保信息……"), "info")
+        self.runner.submit(lambda: (cred, counter.lookup(cred)), self._on_person, self.show_error)
+
+    def _on_person(self, result) -> None:
+        cred, person = result
+        self.reset_visit()
+        self._cred, self._person = cred, person
+        self.name_value.setText(person.psn_name)
+        self.certno_value.setText(mask_id(person.certno))
+        self.insutype_value.setText(person.insutype_name)
+        self.age_value.setText(tr("{n} 岁", n=person.age))
+        self.balance_value.setText(f"{yuan(person.balc_fen)} {tr('元')}")
+        self.id_edit.clear()
+        self.show_message(tr("已读取：{name}。请输入药品。", name=person.psn_name), "ok")
+        self._update_actions()
+        self.picker.search_box.setFocus()
+
+    # ---- the prescription --------------------------------------------------------------
+
+    def add_drug(self, drug, qty: int, days: int | None) -> None:
+        try:
+            (item,) = self.counter.resolve_items([(drug.code, qty, days)])
+        except CounterError as exc:
+            self.show_error(exc)
+            return
+        self._strengths[item.code] = getattr(drug, "strength", "")
+        self._items.append(item)
+        self._prescription_changed()
+
+    def delete_selected(self) -> None:
+        if self._settlement is not None or self.runner.busy:
+            return
+        rows = sorted({i.row() for i in self.rx_table.selectionModel().selectedRows()}, reverse=True)
+        if not rows and self.rx_table.currentRow() >= 0:
+            rows = [self.rx_table.currentRow()]
+        for r in rows:
+            del self._items[r]
+        if rows:
+            self._prescription_changed()
+
+    def _diagnosis_code(self) -> str:
+        return self.diagnosis.currentData() or self.diagnosis.currentText().split()[0]
+
+    def _prescription_changed(self) -> None:
+        if self._settlement is not None:
+            return
+        if self._pre is not None:
+            # The pre-settled visit no longer matches what is on screen; F5 makes a new one.
+            self._clear_presettlement()
+            self.show_message(tr("处方已修改，请重新预结算"), "info")
+        self._overrides.clear()
+        self._fill_table()
+        try:
+            self._verdicts = (list(self.counter.check(tuple(self._items), (self._diagnosis_code(),)))
+                              if self._items else [])
+        except Exception as exc:
+            self._verdicts = []
+            self.show_error(exc)
+        self._fill_verdicts(self._verdicts)
+        self._update_actions()
+
+    def _fill_table(self) -> None:
+        self.rx_table.setRowCount(len(self._items))
+        for r, it in enumerate(self._items):
+            strength = self._strengths.get(it.code, "")
+            cells = (f"{it.name} {strength}".strip(), f"{it.qty} {it.unit}".strip(), str(it.days),
+                     yuan(it.amount_fen))
+            for c, text in enumerate(cells):
+                cell = QTableWidgetItem(text)
+                if c:
+                    cell.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                self.rx_table.setItem(r, c, cell)
+        total = sum(it.amount_fen for it in self._items)
+        self.total_value.setText(f"{tr('合计')} {yuan(total)} {tr('元')}" if self._items else "")
+
+    def _fill_verdicts(self, verdicts) -> None:
+        self.verdict_list.clear()
+        order = {"block": 0, "warn": 1, "pass": 2}
+        for v in sorted(verdicts, key=lambda v: order.get(v.outcome, 3)):
+            label, fg, bg = VERDICT_STYLE.get(v.outcome, (v.outcome, "#000000", "#ffffff"))
+            item = QListWidgetItem(f"【{tr(label)}】{v.message}")
+            item.setForeground(QColor(fg))
+            item.setBackground(QColor(bg))
+            item.setData(Qt.ItemDataRole.UserRole, v.outcome)
+            item.setToolTip(f"{v.rule_id} v{v.rule_version}")
+            if v.outcome != "pass":
+                f = QFont(item.font())
+                f.setBold(True)
+                item.setFont(f)
+            self.verdict_list.addItem(item)
+
+    # ---- money -------------------------------------------------------------------------
+
+    def presettle(self) -> None:
+        if self.runner.busy:
+            self.show_message(tr("正在处理，请稍候"), "info")
+            return
+        if self._settlement is not None or self._outcome_unknown:
+            return
+        if self._person is None:
+            self.show_message(tr("请先读卡或输入身份证号"), "error")
+            return
+        if not self._items:
+            self.show_message(tr("请先添加药品"), "error")
+            self.picker.search_box.setFocus()
+            return
+        counter = self.counter
+        person, cred = self._person, self._cred
+        items, diagnosis = tuple(self._items), self._diagnosis_code()
+        overrides = dict(self._overrides)
+
+        def work():
+            verdicts = counter.check(items, (diagnosis,), False)
+            stopping = counter.unresolved_verdicts(verdicts, overrides)
+            if stopping:
+                counter.audit.append("formulary_block", "", "blocked",
+                                     rules=[v.rule_id for v in stopping])
+                return "stopped", verdicts, stopping, None, None
+            visit_id = counter.open_visit(person, cred, items, verdicts, diagnosis, overrides)
+            counter.upload_fees(visit_id)
+            return "ok", verdicts, [], visit_id, counter.presettle(visit_id)
+
+        self._clear_presettlement()
+        self.show_message(tr("正在预结算……"), "info")
+        self.runner.submit(work, self._on_presettled, self._on_presettle_error)
+
+    def _on_presettled(self, result) -> None:
+        status, verdicts, stopping, visit_id, pre = result
+        self._verdicts = list(verdicts)
+        self._fill_verdicts(self._verdicts)
+        if status == "stopped":
+            blocks = [v for v in stopping if v.outcome == "block"]
+            if blocks:
+                self.show_message(tr("处方未通过审核：{msg}",
+                                     msg="；".join(v.message for v in blocks)), "error")
+                self._update_actions()
+                return
+            for v in stopping:  # warnings only: each may be overridden with a stated reason
+                reason = self.ask_override_reason(v)
+                if not reason:
+                    self.show_message(tr("处方未通过审核：{msg}", msg=v.message), "error")
+                    self._update_actions()
+                    return
+                self._overrides[v.rule_id] = reason
+            self.presettle()
+            return
+        self._visit_id, self._pre = visit_id, pre
+        self._show_split(pre.split)
+        self.show_message(tr("预结算完成，请核对金额后按 F9 结算"), "ok")
+        self._update_actions()
+        self.settle_button.setFocus()
+
+    def _on_presettle_error(self, exc: BaseException) -> None:
+        self._clear_presettlement()  # the library marked the visit failed; F5 starts a new one
+        self.show_error(exc)
+        self._update_actions()
+
+    def settle(self) -> None:
+        if self.runner.busy:
+            self.show_message(tr("正在处理，请稍候"), "info")
+            return
+        if self._settlement is not None or self._outcome_unknown:
+            return
+        if self._pre is None:
+            self.show_message(tr("请先按 F5 预结算") if self._items else tr("请先添加药品"), "error")
+            return
+        if not self.confirm_settle(self._pre.split):
+            self.show_message(tr("已取消，未结算"), "info")
+            return
+        counter, visit_id, pre = self.counter, self._visit_id, self._pre
+        self.show_message(tr("正在结算……"), "info")
+        self.runner.submit(lambda: counter.settle(visit_id, pre), self._on_settled,
+                           self._on_settle_error)
+        self._update_actions()
+
+    def _on_settled(self, settlement) -> None:
+        self._settlement = settlement
+        self._show_split(settlement.split)
+        self.setl_id_value.setText(settlement.setl_id)
+        path = settlement.receipt_path or ""
+        # Zero-width spaces after separators let a long path wrap instead of being clipped.
+        self.receipt_value.setText(path.replace("/", "/\u200b") if path else "—")
+        self.receipt_value.setToolTip(path)
+        self.show_message(tr("结算成功，请打印收据交给病人"), "ok")
+        self._update_actions()
+        self.open_receipt_button.setFocus()
+
+    def _on_settle_error(self, exc: BaseException) -> None:
+        if isinstance(exc, OutcomeUnknownProblem):
+            # Money may have moved: no second attempt from this screen.
+            self._outcome_unknown = True
+        else:
+            self._clear_presettlement()
+        self.show_error(exc)
+        self._update_actions()
+
+    def _show_split(self, split) -> None:
+        for key, label in self.split_labels.items():
+            label.setText(f"{yuan(getattr(split, key))} {tr('元')}")
+
+    def _clear_presettlement(self) -> None:
+        self._visit_id, self._pre = None, None
+        for label in self.split_labels.values():
+            label.setText("—")
+
+    def open_receipt(self) -> None:
+        if self._settlement and self._settlement.receipt_path:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(self._settlement.receipt_path))
+
+    # ---- between patients --------------------------------------------------------------
+
+    def reset_visit(self) -> None:
+        self._cred = self._person = None
+        self._items.clear()
+        self._strengths.clear()
+        self._verdicts = []
+        self._overrides.clear()
+        self._settlement = None
+        self._outcome_unknown = False
+        self._clear_presettlement()
+        for label in (self.name_value, self.certno_value, self.insutype_value, self.age_value,
+                      self.balance_value, self.setl_id_value, self.receipt_value):
+            label.setText("—")
+        self.picker.reset()
+        self._fill_table()
+        self._fill_verdicts([])
+        self._update_actions()
+
+    def next_patient(self) -> None:
+        if self.runner.busy:
+            self.show_message(tr("正在处理，请稍候"), "info")
+            return
+        self.reset_visit()
+        self.show_message(tr("请先读卡或输入身份证号"), "info")
+        self.read_button.setFocus()
+
+    # ---- dialogs (replaceable) ---------------------------------------------------------
+
+    def _ask_confirm_settle(self, split) -> bool:
+        box = QMessageBox(self)
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setWindowTitle(tr("确认结算"))
+        box.setText(tr("确认结算？\n\n医疗费总额 {total} 元\n现金支付 {cash} 元",
+                       total=yuan(split.medfee_sumamt), cash=yuan(split.psn_cash_pay)))
+        yes = box.addButton(tr("确认结算"), QMessageBox.ButtonRole.AcceptRole)
+        box.addButton(tr("取消"), QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(yes)
+        box.exec()
+        return box.clickedButton() is yes
+
+    def _ask_override_reason(self, verdict) -> str | None:
+        text, ok = QInputDialog.getText(self, tr("继续的理由"),
+                                        tr("{msg}\n\n如确需继续，请填写理由：", msg=verdict.message))
+        return text.strip() if ok and text.strip() else None
+
+    def closeEvent(self, event) -> None:
+        # A running settle is allowed to finish so its outcome is recorded, not abandoned.
+        self.runner.shutdown()
+        super().closeEvent(event)

@@ -1,0 +1,224 @@
+"""The counter window driven like a worker would: keys and clicks, real services, real SQLite."""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from sqlalchemy import select
+
+from clinic.config import load_settings
+from clinic.counter import Counter
+from clinic.gui.main_window import TRAINING_TEXT, MainWindow
+from clinic.models import AuditEvent, Visit
+from clinic.services import counter_services
+from settlement.money import yuan
+
+pytestmark = pytest.mark.gui
+
+WORKER_TIMEOUT_MS = 30_000
+UNREACHABLE = "http://127.0.0.1:9"  # discard port: connection refused at once
+
+
+@pytest.fixture
+def make_window(qtbot, tmp_path):
+    made: list[tuple[MainWindow, Counter]] = []
+
+    def make(network_url: str = UNREACHABLE, reader_url: str = "", training: bool = False):
+        settings = load_settings(home=tmp_path / "home", training=training)
+        counter = Counter(replace(settings, network_url=network_url))
+        window = MainWindow(counter, reader_url)
+        qtbot.addWidget(window)
+        window.resize(1280, 780)
+        window.show()
+        qtbot.waitExposed(window)
+        made.append((window, counter))
+        return window
+
+    yield make
+    for window, counter in made:
+        window.runner.shutdown()  # no worker may outlive the engine it uses
+        counter.close()
+
+
+@pytest.fixture
+def services(tmp_path):
+    with counter_services(tmp_path / "services") as (network_url, reader_path):
+        yield network_url, reader_path
+
+
+def press(qtbot, window, key):
+    """A function key as the worker presses it: through the window's shortcuts."""
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow)
+    qtbot.keyClick(window.focusWidget() or window, key)
+
+
+def message(window) -> tuple[str, str]:
+    return window.message.text(), window.message.property("kind")
+
+
+def amount(label) -> str:
+    return label.text().split()[0]
+
+
+def test_a_card_visit_settles_from_the_keyboard_and_shows_split_and_receipt(qtbot, make_window,
+                                                                           services):
+    network_url, reader_path = services
+    w = make_window(network_url, reader_path)
+    w.confirm_settle = lambda split: True
+
+    qtbot.mouseClick(w.read_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: w.name_value.text() != "—", timeout=WORKER_TIMEOUT_MS)
+    assert message(w)[1] == "ok", message(w)
+    assert "*" in w.certno_value.text() and w.insutype_value.text() != "—"
+    assert w.focusWidget() is w.picker.search_box  # ready for the drugs at once
+
+    qtbot.keyClicks(w.picker.search_box, "xbdp")
+    assert w.picker.matches.count() >= 1
+    assert w.picker.matches.item(0).text().startswith("硝苯地平控释片")
+    qtbot.keyClick(w.picker.search_box, Qt.Key.Key_Return)
+    assert w.rx_table.rowCount() == 1
+    assert w.rx_table.item(0, 0).text().startswith("硝苯地平控释片")
+    assert w.picker.search_box.text() == "" and w.focusWidget() is w.picker.search_box
+    outcomes = {w.verdict_list.item(i).data(Qt.ItemDataRole.UserRole)
+                for i in range(w.verdict_list.count())}
+    assert outcomes == {"pass"}
+
+    press(qtbot, w, Qt.Key.Key_F5)
+    qtbot.waitUntil(lambda: w.settle_button.isEnabled() or message(w)[1] == "error",
+                    timeout=WORKER_TIMEOUT_MS)
+    assert message(w)[1] == "ok", message(w)
+    total = sum(it.amount_fen for it in w._items)
+    assert amount(w.split_labels["medfee_sumamt"]) == yuan(total)
+
+    press(qtbot, w, Qt.Key.Key_F9)
+    qtbot.waitUntil(lambda: w.setl_id_value.text() != "—" or message(w)[1] == "error",
+                    timeout=WORKER_TIMEOUT_MS)
+    assert message(w)[1] == "ok", message(w)
+
+    with w.counter.engine.connect() as conn:
+        visit = conn.execute(select(Visit.__table__).where(Visit.setl_id == w.setl_id_value.text())).one()
+    assert visit.state == "settled"
+    split = json.loads(visit.split_json)
+    for key, label in w.split_labels.items():
+        assert amount(label) == yuan(split[key]), key
+    assert split["medfee_sumamt"] == total
+    assert split["fund_pay_sumamt"] + split["acct_pay"] + split["psn_cash_pay"] + split["hosp_part_amt"] == total
+    receipt = Path(w.receipt_value.toolTip())
+    assert receipt.is_file() and receipt.stat().st_size > 0
+    assert visit.receipt_path == str(receipt)
+    assert w.open_receipt_button.isEnabled()
+    assert not w.settle_button.isEnabled() and not w.presettle_button.isEnabled()  # no second charge
+
+
+def test_a_mistyped_id_number_shows_the_chinese_reason_in_the_window(qtbot, make_window):
+    w = make_window()
+    qtbot.keyClicks(w.id_edit, "310116195403120019")  # last digit wrong
+    qtbot.keyClick(w.id_edit, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: message(w)[1] == "error")
+    text, _ = message(w)
+    assert "身份证号" in text and "校验位" in text
+    assert w.isVisible() and w.name_value.text() == "—"
+    assert not w.runner.busy  # nothing was sent anywhere
+
+
+def test_an_unreachable_insurer_is_reported_in_chinese_not_as_a_crash(qtbot, make_window):
+    w = make_window(UNREACHABLE)
+    qtbot.keyClicks(w.id_edit, "11010519491231002X")
+    qtbot.keyClick(w.id_edit, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: message(w)[1] == "error" and not w.runner.busy,
+                    timeout=WORKER_TIMEOUT_MS)
+    text, _ = message(w)
+    assert any("\u4e00" <= ch <= "\u9fff" for ch in text), text
+    assert "Traceback" not in text and "系统内部错误" not in text
+    assert w.read_button.isEnabled() and w.name_value.text() == "—"
+
+
+def test_the_drug_search_lists_matches_while_typing_and_delete_removes_a_line(qtbot, make_window):
+    w = make_window()
+    qtbot.keyClicks(w.picker.search_box, "xbdp")
+    assert w.picker.matches.count() >= 1
+    assert all(w.picker.matches.item(i).text().startswith("硝苯地平")
+               for i in range(w.picker.matches.count()))
+    w.picker.search_box.clear()
+    qtbot.keyClicks(w.picker.search_box, "x")  # one letter: many drugs, the list follows
+    assert w.picker.matches.count() >= 2
+    qtbot.keyClick(w.picker.search_box, Qt.Key.Key_Down)
+    second = w.picker.matches.item(1).data(Qt.ItemDataRole.UserRole)
+    qtbot.keyClick(w.picker.search_box, Qt.Key.Key_Tab)
+    assert w.focusWidget() is w.picker.qty
+    w.picker.qty.selectAll()
+    qtbot.keyClicks(w.picker.qty, "2")
+    qtbot.keyClick(w.picker.qty, Qt.Key.Key_Return)
+    assert [(it.code, it.qty) for it in w._items] == [(second.code, 2)]
+    assert w.rx_table.item(0, 3).text() == yuan(2 * second.price_fen)
+
+    w.rx_table.selectRow(0)
+    w.rx_table.setFocus()
+    qtbot.keyClick(w.rx_table, Qt.Key.Key_Delete)
+    assert w.rx_table.rowCount() == 0 and w._items == []
+
+
+def test_training_mode_says_so_in_a_banner_and_the_title(qtbot, make_window):
+    w = make_window(training=True)
+    assert w.training_banner is not None and w.training_banner.isVisible()
+    assert w.training_banner.text() == TRAINING_TEXT == "培训模式 — 不产生真实费用"
+    assert TRAINING_TEXT in w.windowTitle()
+
+
+def test_the_real_counter_shows_no_training_banner(qtbot, make_window):
+    w = make_window()
+    assert w.training_banner is None and TRAINING_TEXT not in w.windowTitle()
+
+
+def _patient_and_drug(qtbot, w, query="xbdp", days=None):
+    press(qtbot, w, Qt.Key.Key_F2)
+    qtbot.waitUntil(lambda: not w.runner.busy, timeout=WORKER_TIMEOUT_MS)
+    assert message(w)[1] == "ok", message(w)
+    qtbot.keyClicks(w.picker.search_box, query)
+    if days is not None:
+        w.picker.days.setValue(days)
+    qtbot.keyClick(w.picker.search_box, Qt.Key.Key_Return)
+    assert w.rx_table.rowCount() == 1
+
+
+def test_a_blocked_prescription_is_not_presettled_and_the_window_says_why(qtbot, make_window,
+                                                                         services):
+    network_url, reader_path = services
+    w = make_window(network_url, reader_path)
+    _patient_and_drug(qtbot, w, days=70)
+    assert w.verdict_list.item(0).data(Qt.ItemDataRole.UserRole) == "block"  # shown before F5
+    press(qtbot, w, Qt.Key.Key_F5)
+    qtbot.waitUntil(lambda: not w.runner.busy, timeout=WORKER_TIMEOUT_MS)
+    text, kind = message(w)
+    assert kind == "error" and "70 天" in text
+    assert not w.settle_button.isEnabled()
+    with w.counter.engine.connect() as conn:
+        assert conn.execute(select(Visit.id)).first() is None  # nothing registered with the insurer
+
+
+def test_a_formulary_warning_needs_a_reason_and_the_override_is_kept(qtbot, make_window, services,
+                                                                     monkeypatch):
+    from formulary.rules import Verdict
+    network_url, reader_path = services
+    w = make_window(network_url, reader_path)
+    real_check = w.counter.check
+    warn = Verdict("R900", 1, "warn", "示例提醒：请核实用药", None)
+    monkeypatch.setattr(w.counter, "check", lambda *a, **k: [*real_check(*a, **k), warn])
+    asked = []
+    w.ask_override_reason = lambda v: asked.append(v.rule_id) or "已电话核实"
+    _patient_and_drug(qtbot, w)
+    press(qtbot, w, Qt.Key.Key_F5)
+    qtbot.waitUntil(lambda: w.settle_button.isEnabled() or message(w)[1] == "error",
+                    timeout=WORKER_TIMEOUT_MS)
+    assert message(w)[1] == "ok", message(w)
+    assert asked == ["R900"]
+    with w.counter.engine.connect() as conn:
+        visit = conn.execute(select(Visit.__table__)).one()
+        overrides = conn.execute(select(AuditEvent.details)
+                                 .where(AuditEvent.action == "formulary_override")).scalars().all()
+    assert visit.state == "presettled"
+    assert [json.loads(d) for d in overrides] == [{"rule_id": "R900", "reason": "已电话核实"}]
