@@ -24,8 +24,8 @@ from .card import CardData
 from .cardfile import SFI_CARD_ID, SFI_HOLDER, SSC_AID, card_data_from_files, redact_file
 from .errors import (ApduFormatError, CardExpiredError, CardFileNotFound, CardMuteError,
                      CardReaderError, CardRemovedError, NoCardError, NotSocialSecurityCard,
-                     PinRequiredError, ProtocolError, ReaderCommunicationError, ReaderNotFound,
-                     ReaderNotResponding)
+                     PinCancelledError, PinFormatError, PinRequiredError, ProtocolError,
+                     ReaderCommunicationError, ReaderNotFound, ReaderNotResponding)
 from .framing import MAX_PAYLOAD, Frame, FrameDecoder, Kind
 from .protocol import CARD_PRESENT, Cmd, Led, Status, cmd_name, status_name
 
@@ -84,19 +84,24 @@ class CardReader:
         self._command(Cmd.BEEP, max(0, min(ms, 0xFFFF)).to_bytes(2, "big") + bytes((led,)))
         self._trace(f"BEEP {ms}ms {Led(led).name}", "OK")
 
-    def read_card(self, *, pin: str | None = None, check_expiry: bool = True,
-                  today: date | None = None) -> CardData:
+    def read_card(self, *, pin: str | None = None, pin_pad: bool = False,
+                  check_expiry: bool = True, today: date | None = None) -> CardData:
         """Power on, select the social-security application, read EF05 and EF06, power off.
 
         Returns a complete, checked CardData or raises a CardReaderError -- never partial
-        data.  ``pin`` is presented only if the card asks for it (6982).
+        data.  If the card asks for its PIN (6982): a locked card raises CardLockedError at
+        once; else ``pin`` is presented, or with ``pin_pad`` the patient types it on the
+        reader; else PinRequiredError.  A wrong PIN raises WrongPinError(remaining): ask
+        again and call read_card once more.
         """
+        if pin is not None and not (pin.isdigit() and 4 <= len(pin) <= 12):
+            raise PinFormatError(detail="PIN not 4-12 digits")
         with self._lock:
             atr = self._power_on()
             try:
                 self._select()
                 ef05 = self._read_file(SFI_CARD_ID)
-                ef06 = self._read_holder(pin)
+                ef06 = self._read_holder(pin, pin_pad)
             finally:
                 self._power_off_quietly()
             card = card_data_from_files(atr, ef05, ef06, terminal_no=self.terminal_no,
@@ -154,14 +159,37 @@ class CardReader:
         except CardFileNotFound as e:
             raise NotSocialSecurityCard(detail=e.detail, sw=e.sw) from None
 
-    def _read_holder(self, pin: str | None) -> bytes:
+    def _read_holder(self, pin: str | None, pin_pad: bool) -> bytes:
         try:
             return self._read_file(SFI_HOLDER)
         except PinRequiredError:
-            if pin is None:
-                raise
+            pass
+        # Ask the retry counter first (costs no try): a locked card is reported as locked,
+        # not as "enter your PIN".
+        sw = self.transmit(A.verify_status()).sw
+        if sw in (A.SW_BLOCKED, 0x63C0):
+            A.check_sw(sw, "VERIFY status")
+        if pin is None and pin_pad:
+            pin = self._pin_from_pad()
+        if pin is None:
+            raise PinRequiredError(detail=f"cardholder file needs PIN (status {sw:04X})",
+                                   sw=A.SW_SECURITY)
         A.check_sw(self.transmit(A.verify(pin)).sw, "VERIFY")
         return self._read_file(SFI_HOLDER)
+
+    def _pin_from_pad(self, seconds: int = 30) -> str:
+        with self._lock:
+            status, digits = self._exchange(Cmd.PIN_ENTRY, bytes((seconds,)),
+                                            wait=self.timeout + seconds)
+        self._trace(f"PIN_ENTRY {seconds}s", f"{status_name(status)} ****")
+        if status == Status.PIN_CANCELLED:
+            raise PinCancelledError(detail="PIN entry cancelled or timed out on the reader")
+        if status != Status.OK:
+            raise ReaderCommunicationError(detail=f"PIN_ENTRY -> {status_name(status)}")
+        pin = digits.decode("ascii", "replace")
+        if not (pin.isdigit() and 4 <= len(pin) <= 12):
+            raise PinFormatError(detail="PIN from pad not 4-12 digits")
+        return pin
 
     def _read_file(self, sfi: int) -> bytes:
         what = f"READ BINARY SFI {sfi:02X}"
@@ -195,14 +223,14 @@ class CardReader:
             raise CardMuteError(detail=name)
         raise ReaderCommunicationError(detail=name)
 
-    def _exchange(self, cmd: int, data: bytes) -> tuple[int, bytes]:
+    def _exchange(self, cmd: int, data: bytes, wait: float | None = None) -> tuple[int, bytes]:
         self._seq = (self._seq + 1) & 0xFF
         seq = self._seq
         raw = Frame(seq, cmd, data).encode()
         seen = {"nak": 0, "corrupt": 0, "timeout": 0}
         for _ in range(self.retries + 1):
             self._write(raw)
-            outcome, frame = self._await(seq)
+            outcome, frame = self._await(seq, wait or self.timeout)
             if frame is not None:
                 return frame.code, frame.data
             seen[outcome] += 1
@@ -212,7 +240,9 @@ class CardReader:
             raise ReaderCommunicationError(detail=detail)
         raise ReaderNotResponding(detail=detail)
 
-    def _await(self, seq: int) -> tuple[str, Frame | None]:
+    def _await(self, seq: int, wait: float) -> tuple[str, Frame | None]:
+        """Wait ``timeout`` for the ACK or answer; once ACKed, ``wait`` for the answer (longer
+        for PIN entry, where the patient is typing)."""
         deadline = time.monotonic() + self.timeout
         while True:
             if time.monotonic() >= deadline:
@@ -225,7 +255,7 @@ class CardReader:
             chunk = self._read()
             hit = self._match(self._decoder.feed(chunk) if chunk else [], seq)
             if hit[0] == "ack":
-                deadline = time.monotonic() + self.timeout  # reader alive: allow it to work
+                deadline = time.monotonic() + wait  # reader alive: allow it to work
             elif hit[0] != "none":
                 return hit
             if any(getattr(e, "seq", None) == seq for e in self._decoder.pop_errors()):

@@ -13,6 +13,13 @@ What ``clinic reader emulate`` (or any caller) does::
 Tests use ``reader.start()`` (a daemon thread) and ``reader.stop()``, or ``with reader:``.
 ``insert(card)`` / ``remove()`` swap the card while serving.
 
+Faults for tests and training (each a method; ``clear_faults()`` undoes them all):
+``add_noise(answers, noise)``, ``corrupt_answers(n, after)``, ``split_answers(n, pieces, delay)``,
+``slow(delay)``, ``nak_requests(n)``, ``pull_card_after(apdus)``, ``set_silent(flag)``.
+Cards with a problem are VirtualCards: past expiry date, ``pin_tries_left = 0`` (locked),
+or another AID (not a social-security card: SELECT answers 6A82).
+``type_pin(*entries)`` queues what the patient types on the reader's PIN pad (None = cancel).
+
 The emulator keeps its own fd on the slave side open: the pty then keeps its raw termios
 between client sessions (Linux resets a pty's termios on the slave's last close), and
 answers written while no client is open are discarded by pyserial's open.  EIO on the
@@ -29,6 +36,7 @@ import tty
 
 from .cardfile import VirtualCard
 from .errors import CrcMismatch
+from .faults import DEFAULT_NOISE, FaultPlan
 from .framing import Frame, FrameDecoder, Kind
 from .protocol import CARD_POWERED, CARD_PRESENT, Cmd, Status
 
@@ -57,6 +65,8 @@ class VirtualReader:
         self._thread: threading.Thread | None = None
         self._decoder = FrameDecoder()
         self._last: tuple[bytes, bytes, float] | None = None  # (request, response, when)
+        self.faults = FaultPlan()
+        self._pin_pad: list[str | None] = []
 
     # -- card slot --------------------------------------------------------------------
 
@@ -72,6 +82,54 @@ class VirtualReader:
     @property
     def card(self) -> VirtualCard | None:
         return self._card
+
+    # -- faults -------------------------------------------------------------------------
+
+    def add_noise(self, answers: int = 1, noise: bytes = DEFAULT_NOISE) -> None:
+        """Write ``noise`` on the line before each of the next ``answers`` answer frames."""
+        with self._lock:
+            self.faults.noise_answers, self.faults.noise = answers, noise
+
+    def corrupt_answers(self, n: int = 1, after: int = 0) -> None:
+        """Damage the CRC of ``n`` answer frames (retransmissions included), starting after
+        ``after`` intact answers."""
+        with self._lock:
+            self.faults.corrupt_answers, self.faults.corrupt_after = n, after
+
+    def split_answers(self, n: int = 1, pieces: int = 3, delay: float = 0.05) -> None:
+        """Send the next ``n`` answers in ``pieces`` parts, ``delay`` seconds apart."""
+        with self._lock:
+            f = self.faults
+            f.split_answers, f.split_pieces, f.split_delay = n, pieces, delay
+
+    def slow(self, delay: float) -> None:
+        """ACK at once but answer only after ``delay`` seconds (0 = normal speed)."""
+        with self._lock:
+            self.faults.answer_delay = delay
+
+    def nak_requests(self, n: int = 1) -> None:
+        """Answer the next ``n`` valid requests with NAK, as if they had arrived damaged."""
+        with self._lock:
+            self.faults.nak_requests = n
+
+    def pull_card_after(self, apdus: int) -> None:
+        """The card is pulled out after ``apdus`` more APDUs have been answered."""
+        with self._lock:
+            self.faults.pull_card_after_apdus = apdus
+
+    def set_silent(self, silent: bool = True) -> None:
+        """Reader unplugged / dead: bytes are read and dropped, nothing is answered."""
+        with self._lock:
+            self.faults.silent = silent
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self.faults = FaultPlan()
+
+    def type_pin(self, *entries: str | None) -> None:
+        """Queue PIN-pad entries, one per PIN_ENTRY request; None means the patient cancels."""
+        with self._lock:
+            self._pin_pad.extend(entries)
 
     # -- pty and serving --------------------------------------------------------------
 
@@ -164,6 +222,9 @@ class VirtualReader:
                 return
 
     def _on_bytes(self, data: bytes) -> None:
+        if self.faults.silent:
+            self._decoder.reset()
+            return
         for frame in self._decoder.feed(data):
             self._handle(frame)
         for err in self._decoder.pop_errors():
@@ -176,6 +237,10 @@ class VirtualReader:
         if frame.kind is not Kind.DATA:
             return  # the host does not ACK answers; stray control frames mean nothing
         request, last = frame.encode(), self._last
+        with self._lock:
+            if self.faults.take("nak_requests"):
+                self._write(Frame.nak(frame.seq).encode())
+                return
         self._write(Frame.ack(frame.seq).encode())
         if (frame.code in _REPLAYED and last and last[0] == request
                 and time.monotonic() - last[2] < self.dedupe_window):
@@ -186,7 +251,12 @@ class VirtualReader:
             # Only card commands are cached; any other command (POWER_ON above all) ends
             # the window, so a new session can never get an old session's answer.
             self._last = (request, response, time.monotonic()) if frame.code in _REPLAYED else None
-        self._write(response)
+        with self._lock:
+            pieces = self.faults.shape(response)
+        for delay, piece in pieces:
+            if delay:
+                time.sleep(delay)
+            self._write(piece)
 
     def _execute(self, code: int, data: bytes) -> tuple[int, bytes]:
         with self._lock:
@@ -209,10 +279,25 @@ class VirtualReader:
                     return (Status.CARD_REMOVED if self._powered else Status.NO_CARD), b""
                 if not self._powered:
                     return Status.NOT_POWERED, b""
-                return Status.OK, card.transmit(data)
+                answer = card.transmit(data)
+                self._count_apdu()
+                return Status.OK, answer
             if code == Cmd.BEEP:
                 if len(data) != 3:
                     return Status.BAD_PARAMETER, b""
                 self.beeps.append((int.from_bytes(data[:2], "big"), data[2]))
                 return Status.OK, b""
+            if code == Cmd.PIN_ENTRY:
+                entry = self._pin_pad.pop(0) if self._pin_pad else None
+                if entry is None:
+                    return Status.PIN_CANCELLED, b""
+                return Status.OK, entry.encode("ascii")
             return Status.UNKNOWN_COMMAND, b""
+
+    def _count_apdu(self) -> None:
+        left = self.faults.pull_card_after_apdus
+        if left is not None:
+            self.faults.pull_card_after_apdus = left - 1
+            if left - 1 <= 0:
+                self.faults.pull_card_after_apdus = None
+                self._card = None   # stays "powered": the next APDU gets CARD_REMOVED

@@ -121,3 +121,11 @@ class WrongPinError(CardStatusError):
 
 class CardLockedError(CardStatusError):
     default_message = "社保卡密码已锁定，请持卡人到社保卡服务网点解锁，或改用医保电子凭证"
+
+
+class PinCancelledError(CardReaderError):
+    default_message = "持卡人取消了密码输入，请重新读卡"
+
+
+class PinFormatError(CardReaderError):
+    default_message = "社保卡密码只能是数字（通常为6位），请重新输入"

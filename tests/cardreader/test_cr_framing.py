@@ -9,7 +9,7 @@ from cardreader.errors import (BadEndMarker, BadInput, CrcMismatch, FrameTooLong
 from cardreader.framing import (ACK, ETX, NAK, OVERHEAD, STX, Frame, FrameDecoder, Kind,
                                 crc16_ccitt_false, decode_frame, encode_frame)
 
-FAST = settings(max_examples=200, deadline=None)
+FAST = settings(max_examples=120, deadline=None)
 
 data_frames = st.builds(Frame, seq=st.integers(0, 255), code=st.integers(0, 255),
                         data=st.binary(max_size=300))
