@@ -97,6 +97,19 @@ class Drug:
         return f"{self.name} {self.strength}×{self.pack}{self.pack_unit}/{self.unit}"
 
 
+def ingredient_key(code: str) -> str:
+    """Kind + generic-name id of a national code: equal for the same ingredient in any form,
+    strength or maker (so a repeat of 阿莫西林 is seen whether tablet or capsule)."""
+    code = code.strip().upper()
+    return code[0] + code[6:10]
+
+
+def yuan(fen: int) -> str:
+    """Fen as yuan with two decimals, for messages: 3170 -> "31.70"."""
+    sign = "-" if fen < 0 else ""
+    return f"{sign}{abs(fen) // 100}.{abs(fen) % 100:02d}"
+
+
 class _RowError(Exception):
     pass
 

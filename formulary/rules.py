@@ -11,14 +11,18 @@ and add its ``[R00n]`` table to rules.toml.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
+from datetime import date, timedelta
+from fractions import Fraction
 from typing import Callable, Iterable, Iterator, Sequence
 
 from .catalog import Formulary
-from .drugs import Drug
+from .drugs import SEX_NAMES, Drug, ingredient_key, yuan
 from .rulebook import RuleBook, RuleSpec, default_rulebook
 
 PASS, WARN, BLOCK = "pass", "warn", "block"
+_SEX_CODES = {"1": "1", "2": "2", "男": "1", "女": "2"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +44,20 @@ class RxLine:
 
 
 @dataclass(frozen=True, slots=True)
+class PriorSupply:
+    """A drug the patient was given before (from this clinic's records), for repeat checks."""
+
+    code: str
+    dispensed_on: date
+    days: int
+
+    @property
+    def lasts_until(self) -> date:
+        """The first day the supply is used up."""
+        return self.dispensed_on + timedelta(days=self.days)
+
+
+@dataclass(frozen=True, slots=True)
 class Verdict:
     """The outcome of one rule on one line (``line`` = 0-based index) or the whole prescription."""
 
@@ -58,6 +76,10 @@ class _Rx:
     drugs: tuple[Drug | None, ...]
     emergency: bool
     diagnoses: tuple[str, ...]
+    age: int | None = None
+    sex: str | None = None  # "1" male, "2" female, None unknown
+    history: tuple[PriorSupply, ...] = ()
+    today: date | None = None
 
     def known(self) -> Iterator[tuple[int, RxLine, Drug]]:
         """Lines whose drug is on the formulary (the others only get R001's verdict)."""
@@ -137,6 +159,168 @@ def _r003_days_supply(rx: _Rx, spec: RuleSpec) -> Iterator[Verdict]:
         yield _verdict(spec, failed, msg, i)
 
 
+def _amount(value: Fraction) -> str:
+    """A dose for a message: 1, 4.3, 0.5 (one decimal at most)."""
+    text = f"{float(value):.1f}"
+    return text[:-2] if text.endswith(".0") else text
+
+
+@_rule("R004", "whole_unit_rounding")
+def _r004_daily_dose(rx: _Rx, spec: RuleSpec) -> Iterator[Verdict]:
+    for i, line, drug in rx.known():
+        units = line.qty * drug.pack
+        allowed = drug.max_daily * line.days
+        dose = Fraction(units, line.days)
+        head = f"{drug.name}：{line.qty} {drug.unit}×{drug.pack}{drug.pack_unit} 用 {line.days} 天"
+        if units <= allowed:
+            yield _verdict(
+                spec, False,
+                f"{head}，合每日 {_amount(dose)}{drug.pack_unit}，未超过每日最多 {drug.max_daily}{drug.pack_unit}",
+                i,
+            )
+        elif spec["whole_unit_rounding"] and (line.qty - 1) * drug.pack < allowed:
+            yield _verdict(
+                spec, False,
+                f"{head}，按整{drug.unit}发药，未超过每日最多 {drug.max_daily}{drug.pack_unit}",
+                i,
+            )
+        else:
+            yield _verdict(
+                spec, True,
+                f"{drug.name}：每日最多 {drug.max_daily}{drug.pack_unit}，"
+                f"本处方 {line.qty} {drug.unit}×{drug.pack}{drug.pack_unit} 用 {line.days} 天，"
+                f"合每日 {_amount(dose)}{drug.pack_unit}",
+                i,
+            )
+
+
+@_rule("R005")
+def _r005_duplicate_therapy(rx: _Rx, spec: RuleSpec) -> Iterator[Verdict]:
+    groups: dict[str, list[tuple[int, Drug]]] = defaultdict(list)
+    for i, _, drug in rx.known():
+        groups[drug.atc].append((i, drug))
+    duplicates = [g for g in groups.values() if len(g) > 1]
+    for group in duplicates:
+        # Reported on the second line of the group: the first one is the drug "already there".
+        names = "、".join(d.name for _, d in group)
+        yield _verdict(
+            spec, True, f"{names} 同属一类药（{group[0][1].atc}），重复用药", group[1][0]
+        )
+    if not duplicates:
+        yield _verdict(spec, False, "没有同类药重复", None)
+
+
+@_rule("R006", "early_refill_days")
+def _r006_repeat_prescribing(rx: _Rx, spec: RuleSpec) -> Iterator[Verdict]:
+    today = rx.today or date.today()
+    tolerance = spec["early_refill_days"]
+    for i, line, drug in rx.known():
+        key = ingredient_key(drug.code)
+        before = [p for p in rx.history if ingredient_key(p.code) == key and p.dispensed_on <= today]
+        if not before:
+            yield _verdict(spec, False, f"{drug.name}：近期没有同成分用药记录", i)
+            continue
+        last = max(before, key=lambda p: p.lasts_until)
+        left = (last.lasts_until - today).days
+        when = f"{last.dispensed_on.month} 月 {last.dispensed_on.day} 日"
+        if left > tolerance:
+            until = last.lasts_until - timedelta(days=1)
+            yield _verdict(
+                spec, True,
+                f"{drug.name}：{when}已开 {last.days} 天，可用到 {until.month} 月 {until.day} 日，"
+                f"还剩 {left} 天，提前取药最多 {tolerance} 天",
+                i,
+            )
+        else:
+            rest = f"还剩 {left} 天，在提前 {tolerance} 天以内" if left > 0 else "已用完"
+            yield _verdict(spec, False, f"{drug.name}：{when}所开 {last.days} 天{rest}", i)
+
+
+@_rule("R007", "unknown_patient")
+def _r007_restrictions(rx: _Rx, spec: RuleSpec) -> Iterator[Verdict]:
+    for i, _, drug in rx.known():
+        limits: list[str] = []  # what the restriction is, for a passing message
+        problems: list[str] = []  # restrictions the patient does not meet
+        unknown: list[str] = []  # restrictions that cannot be checked
+        if drug.restrict_dx:
+            codes = "、".join(drug.restrict_dx)
+            limits.append(f"限 {codes} 诊断")
+            if not rx.diagnosis_matching(drug.restrict_dx):
+                recorded = "、".join(rx.diagnoses) if rx.diagnoses else "未录入"
+                problems.append(f"限 {codes} 诊断使用，本次诊断 {recorded}")
+        if drug.min_age is not None or drug.max_age is not None:
+            if drug.min_age is not None and drug.max_age is not None:
+                span = f"{drug.min_age}–{drug.max_age} 岁"
+            elif drug.min_age is not None:
+                span = f"{drug.min_age} 岁及以上"
+            else:
+                span = f"{drug.max_age} 岁及以下"
+            limits.append(f"限 {span}")
+            if rx.age is None:
+                unknown.append(f"限 {span}使用，未提供患者年龄")
+            elif (drug.min_age is not None and rx.age < drug.min_age) or (
+                drug.max_age is not None and rx.age > drug.max_age
+            ):
+                problems.append(f"限 {span}使用，患者 {rx.age} 岁")
+        if drug.sex is not None:
+            who = f"{SEX_NAMES[drug.sex]}性"
+            limits.append(f"限{who}")
+            if rx.sex is None:
+                unknown.append(f"限{who}使用，未提供患者性别")
+            elif rx.sex != drug.sex:
+                problems.append(f"限{who}使用，患者为{SEX_NAMES[rx.sex]}性")
+        if problems:
+            yield _verdict(spec, True, f"{drug.name}：{'；'.join(problems + unknown)}", i)
+        elif unknown:
+            yield Verdict(
+                spec.rule_id, spec.version, spec["unknown_patient"],
+                f"{drug.name}：{'；'.join(unknown)}，请核对", i,
+            )
+        elif limits:
+            yield _verdict(spec, False, f"{drug.name}：{'，'.join(limits)}，本次符合", i)
+        else:
+            yield _verdict(spec, False, f"{drug.name}：无限定支付范围", i)
+
+
+@_rule("R008")
+def _r008_price_ceiling(rx: _Rx, spec: RuleSpec) -> Iterator[Verdict]:
+    for i, line, drug in rx.known():
+        if drug.chrgitm_lv == "03":
+            yield _verdict(spec, False, f"{drug.name}：丙类药品，全部自付，不设限价", i)
+        elif drug.price_fen > drug.ceiling_fen:
+            excess = drug.price_fen - drug.ceiling_fen
+            yield _verdict(
+                spec, True,
+                f"{drug.name}：单价 {yuan(drug.price_fen)} 元高于医保限价 {yuan(drug.ceiling_fen)} 元，"
+                f"超出部分 {yuan(excess)} 元×{line.qty} {drug.unit} = {yuan(excess * line.qty)} 元由患者自付",
+                i,
+            )
+        else:
+            yield _verdict(
+                spec, False,
+                f"{drug.name}：单价 {yuan(drug.price_fen)} 元，未超过医保限价 {yuan(drug.ceiling_fen)} 元",
+                i,
+            )
+
+
+@_rule("R009")
+def _r009_over_supply(rx: _Rx, spec: RuleSpec) -> Iterator[Verdict]:
+    for i, line, drug in rx.known():
+        lasts = line.qty * drug.std_days
+        if (line.qty - 1) * drug.std_days >= line.days:
+            needed = -(-line.days // drug.std_days)  # ceiling division
+            yield _verdict(
+                spec, True,
+                f"{drug.name}：{line.qty} {drug.unit}按常用量约可用 {lasts} 天，处方只写 {line.days} 天，"
+                f"{needed} {drug.unit}即够",
+                i,
+            )
+        else:
+            yield _verdict(
+                spec, False, f"{drug.name}：{line.qty} {drug.unit}约可用 {lasts} 天，与处方 {line.days} 天相符", i
+            )
+
+
 def rule_ids() -> tuple[str, ...]:
     """Ids of the rules ``check`` runs, in order."""
     return tuple(sorted(_RULES))
@@ -148,12 +332,19 @@ def check(
     *,
     emergency: bool = False,
     diagnoses: Iterable[str] = (),
+    age: int | None = None,
+    sex: str | None = None,
+    history: Iterable[PriorSupply] = (),
+    today: date | None = None,
     rulebook: RuleBook | None = None,
 ) -> list[Verdict]:
     """Runs every rule on a prescription; one verdict per rule (per line for line rules).
 
-    ``diagnoses`` are the visit's ICD-10 codes (e.g. "I10.x00"); ``rulebook`` defaults to the
-    packaged rules.toml. Verdicts come in rule order, then line order.
+    ``diagnoses`` are the visit's ICD-10 codes (e.g. "I10.x00"); ``age`` in years and ``sex``
+    ("1"/"2" as the platform's ``gend``, or 男/女) are the patient's, None when unknown;
+    ``history`` is what the patient was dispensed before and ``today`` the visit date (default:
+    the system date); ``rulebook`` defaults to the packaged rules.toml. Verdicts come in rule
+    order, then line order.
     """
     book = rulebook or default_rulebook()
     rx = _Rx(
@@ -161,6 +352,10 @@ def check(
         drugs=tuple(formulary.by_code(line.code) for line in lines),
         emergency=emergency,
         diagnoses=tuple(d.strip() for d in diagnoses if d.strip()),
+        age=age,
+        sex=_SEX_CODES.get((sex or "").strip()),
+        history=tuple(history),
+        today=today,
     )
     verdicts: list[Verdict] = []
     for rule_id in rule_ids():

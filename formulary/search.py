@@ -1,4 +1,6 @@
-"""Drug search by pinyin initials, full pinyin, Chinese text, trade name or national code.
+"""Search by pinyin initials, full pinyin, Chinese text, alias (trade name) or code.
+
+Used for drugs (name + trade names, national code) and for diagnoses (name, ICD-10 code).
 
 All pinyin is computed once when the index is built; a query is then a few substring tests
 per drug in C (``str.__contains__``), well under a millisecond for a 200-drug formulary.
@@ -14,11 +16,13 @@ from __future__ import annotations
 import itertools
 import re
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Callable, Generic, Iterable, TypeVar
 
 from pypinyin import Style, lazy_pinyin, pinyin
 
 from .drugs import Drug
+
+T = TypeVar("T")
 
 # Ranks, best first.
 EXACT, PREFIX, SUBSTRING = 0, 1, 2
@@ -28,7 +32,12 @@ EXACT, PREFIX, SUBSTRING = 0, 1, 2
 _MAX_VARIANTS = 256
 _NON_KEY = re.compile(r"[^a-z0-9]")
 _ASCII_QUERY = re.compile(r"^[A-Za-z0-9]+$")
-_CODE_PREFIX_MIN = 4  # "XC08": shorter X/Z queries are far likelier to be pinyin initials
+
+
+def drug_code_query(query: str) -> bool:
+    """Whether to try an (upper-cased) query as a drug-code prefix: "XC08" and longer only,
+    since shorter X/Z queries are far likelier to be pinyin initials."""
+    return len(query) >= 4 and query[0] in "XZ"
 
 
 def _key(text: str) -> str:
@@ -62,8 +71,8 @@ def reading_variants(text: str, style: Style) -> list[str]:
 
 
 @dataclass(frozen=True, slots=True)
-class _Entry:
-    drug: Drug
+class _Entry(Generic[T]):
+    item: T
     code: str
     name: str  # lower-cased, so "维生素b1" finds 维生素B1片
     trades: tuple[str, ...]  # lower-cased
@@ -71,31 +80,45 @@ class _Entry:
     other: str  # the same built from the other readings of polyphonic characters
 
 
-def _entry(drug: Drug) -> _Entry:
+def _entry(item: T, code: str, name: str, aliases: tuple[str, ...]) -> _Entry[T]:
     usual: list[str] = []
     other: list[str] = []
-    for text in (drug.name, *drug.trade_names):
+    for text in (name, *aliases):
         for style in (Style.FIRST_LETTER, Style.NORMAL):
             default, *rest = reading_variants(text, style)
             usual.append(default)
             other.extend(rest)
     return _Entry(
-        drug=drug,
-        code=drug.code,
-        name=drug.name.lower(),
-        trades=tuple(t.lower() for t in drug.trade_names),
+        item=item,
+        code=code.upper(),
+        name=name.lower(),
+        trades=tuple(t.lower() for t in aliases),
         usual="|" + "|".join(usual),
         other="|" + "|".join(other),
     )
 
 
-class SearchIndex:
-    """Precomputed search keys for a list of drugs."""
+def _drug_keys(drug: Drug) -> tuple[str, str, tuple[str, ...]]:
+    return drug.code, drug.name, drug.trade_names
 
-    def __init__(self, drugs: Iterable[Drug]) -> None:
-        self._entries = tuple(_entry(d) for d in drugs)
 
-    def ranked(self, query: str) -> list[tuple[int, Drug]]:
+class SearchIndex(Generic[T]):
+    """Precomputed search keys for a list of items (drugs by default).
+
+    ``keys(item)`` gives (code, name, aliases); ``code_query(QUERY)`` says whether an
+    upper-cased query should also be tried as a code prefix.
+    """
+
+    def __init__(
+        self,
+        items: Iterable[T],
+        keys: Callable[[T], tuple[str, str, tuple[str, ...]]] = _drug_keys,  # type: ignore[assignment]
+        code_query: Callable[[str], bool] = drug_code_query,
+    ) -> None:
+        self._entries = tuple(_entry(item, *keys(item)) for item in items)
+        self._code_query = code_query
+
+    def ranked(self, query: str) -> list[tuple[int, T]]:
         """Every matching drug with its rank (EXACT, PREFIX, SUBSTRING), best first.
 
         Within a rank a match on the usual reading comes before one that needs a rarer reading
@@ -106,9 +129,9 @@ class SearchIndex:
             return []
         upper = text.upper()
         ascii_q = text if _ASCII_QUERY.match(text) else ""
-        code_q = upper if len(upper) >= _CODE_PREFIX_MIN and upper[0] in "XZ" else ""
+        code_q = upper if self._code_query(upper) else ""
         bar_q = "|" + ascii_q
-        hits: list[tuple[int, int, str, str, Drug]] = []
+        hits: list[tuple[int, int, str, str, T]] = []
         for e in self._entries:
             rare = 0
             if e.code == upper or e.name == text or text in e.trades:
@@ -132,12 +155,12 @@ class SearchIndex:
                 rank, rare = SUBSTRING, 1
             else:
                 continue
-            hits.append((rank, rare, e.drug.name, e.code, e.drug))
+            hits.append((rank, rare, e.name, e.code, e.item))
         hits.sort(key=lambda h: h[:4])
-        return [(rank, drug) for rank, _, _, _, drug in hits]
+        return [(rank, item) for rank, _, _, _, item in hits]
 
-    def search(self, query: str, limit: int | None = 20) -> list[Drug]:
+    def search(self, query: str, limit: int | None = 20) -> list[T]:
         hits = self.ranked(query)
         if limit is not None:
             hits = hits[:limit]
-        return [drug for _, drug in hits]
+        return [item for _, item in hits]

@@ -12,6 +12,7 @@ from formulary import (
     default_rulebook,
     warnings,
 )
+from formulary.packaged import read_packaged
 from formulary.rulebook import parse_rulebook
 from formulary.rules import rule_ids
 
@@ -166,7 +167,7 @@ max_days = 7
 max_days_emergency = 3
 max_days_long = 84
 chronic_dx = ["I10"]
-"""
+""" + "[R004]" + read_packaged("rules.toml").split("[R004]", 1)[1]  # the later rules as shipped
 
 
 def test_parameters_severity_and_version_come_from_the_rulebook():
@@ -187,7 +188,7 @@ def test_a_rulebook_missing_a_parameter_is_refused_with_its_name():
 
 
 def test_a_rulebook_missing_a_rule_is_refused():
-    book = parse_rulebook(BOOK.split("[R003]")[0], "test.toml")
+    book = parse_rulebook(BOOK.split("[R003]")[0] + "[R004]" + BOOK.split("[R004]")[1], "test.toml")
     with pytest.raises(FormularyDataError, match="缺少规则 R003"):
         check([RxLine(ACUTE, 1, 3)], FM, rulebook=book)
 
