@@ -38,7 +38,7 @@ class DrugPicker(QWidget):
         self.matches = QListWidget(objectName="drugMatches")
         self.matches.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # arrows in the search box drive it
         self.matches.setMinimumHeight(90)
-        self.matches.setMaximumHeight(150)
+        self.matches.setMaximumHeight(128)
         self.qty = QSpinBox(objectName="qty")
         self.qty.setRange(1, 999)
         self.days = QSpinBox(objectName="days")

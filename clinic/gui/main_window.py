@@ -281,6 +281,9 @@ class MainWindow(QMainWindow):
         return col
 
     def _shortcuts(self) -> None:
+        # Enter presses a focused button too, not only Space: workers reach for Enter.
+        for button in self.findChildren(QPushButton):
+            button.setAutoDefault(True)
         for key, slot in ((Qt.Key.Key_F2, self.read_card), (Qt.Key.Key_F5, self.presettle),
                           (Qt.Key.Key_F9, self.settle), (Qt.Key.Key_F12, self.next_patient)):
             QShortcut(QKeySequence(key), self, activated=slot)

@@ -125,6 +125,15 @@ def test_a_mistyped_id_number_shows_the_chinese_reason_in_the_window(qtbot, make
     assert not w.runner.busy  # nothing was sent anywhere
 
 
+def test_a_missing_card_reader_is_reported_in_chinese(qtbot, make_window, tmp_path):
+    w = make_window(reader_url=str(tmp_path / "no-such-reader"))
+    press(qtbot, w, Qt.Key.Key_F2)
+    qtbot.waitUntil(lambda: message(w)[1] == "error" and not w.runner.busy,
+                    timeout=WORKER_TIMEOUT_MS)
+    assert "读卡器" in message(w)[0]
+    assert w.read_button.isEnabled()  # the worker can plug it in and press F2 again
+
+
 def test_an_unreachable_insurer_is_reported_in_chinese_not_as_a_crash(qtbot, make_window):
     w = make_window(UNREACHABLE)
     qtbot.keyClicks(w.id_edit, "11010519491231002X")
