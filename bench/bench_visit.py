@@ -30,7 +30,7 @@ def visit_times(counter: Counter, reader: str) -> tuple[list[float], int, int]:
     commits = {"n": 0}
     event.listen(counter.engine, "commit", lambda conn: commits.__setitem__("n", commits["n"] + 1))
     counter.ensure_signed_in()  # once a day in real life; not part of a visit
-    times, calls_before = [], None
+    times = []
     for i in range(RUNS + 1):
         commits["n"] = 0
         t0 = time.perf_counter()

@@ -67,6 +67,7 @@ def cmd_settle(args, settings: Settings) -> int:
     counter = Counter(settings, Operator(settings.opter, settings.opter_name))
     result = None
     try:
+        _report_recovery(counter)
         if args.id_number:
             cred = counter.credential_from_id_number(args.id_number)
         else:
@@ -82,6 +83,13 @@ def cmd_settle(args, settings: Settings) -> int:
         counter.close()
     _print_result(args, result, None)
     return code
+
+
+def _report_recovery(counter) -> None:
+    """Before the counter opens: resolve what a crash left in flight and say what happened."""
+    from .recovery import recover
+    for note in recover(counter):
+        print(f"【上次中断的业务】{note.message}", file=sys.stderr)
 
 
 def _print_result(args, result, error: CounterError | None) -> None:
@@ -125,7 +133,7 @@ def cmd_network_serve(args, settings: Settings) -> int:
     return 0
 
 
-def card_of(villager) -> "CardData":
+def card_of(villager):
     """The social-security card the simulator's registry says this villager holds."""
     from cardreader.card import CardData
     return CardData(region_code=villager.certno[:6], certno=villager.certno,
@@ -186,6 +194,109 @@ def cmd_audit_verify(args, settings: Settings) -> int:
     if not report.ok:
         print(f"first bad entry: seq {report.first_bad_seq} ({report.kind})", file=sys.stderr)
     return 0 if report.ok else 1
+
+
+def _counter(settings: Settings):
+    from .counter import Counter
+    return Counter(settings)
+
+
+def cmd_recover(args, settings: Settings) -> int:
+    from .recovery import recover
+    counter = _counter(settings)
+    try:
+        notes = recover(counter)
+        left = counter.unresolved_visits()
+    finally:
+        counter.close()
+    if args.json:
+        print(json.dumps({"notes": [asdict(n) for n in notes], "unresolved": left},
+                         ensure_ascii=False, indent=2))
+    else:
+        for n in notes:
+            print(f"{n.visit_id[:8]}  {n.before} -> {n.after}  {n.message}")
+        print("没有待核实的结算" if not left else f"仍有 {len(left)} 笔结算待核实")
+    return 0 if not left else EXIT_NETWORK
+
+
+def cmd_visit_list(args, settings: Settings) -> int:
+    from sqlalchemy import select
+
+    from . import visit_state as vs
+    from .models import Visit
+    counter = _counter(settings)
+    try:
+        q = select(Visit.id, Visit.created_at, Visit.state, Visit.setl_id, Visit.split_json)
+        if args.unresolved:
+            q = q.where(Visit.state.in_((vs.SETTLING, vs.UNKNOWN, vs.REVOKING, vs.REVERSING)))
+        with counter.engine.connect() as conn:
+            rows = conn.execute(q.order_by(Visit.created_at)).all()
+    finally:
+        counter.close()
+    if args.json:
+        print(json.dumps([{"visit_id": r.id, "created_at": r.created_at, "state": r.state,
+                           "setl_id": r.setl_id,
+                           "medfee_sumamt": json.loads(r.split_json)["medfee_sumamt"] if r.split_json else None}
+                          for r in rows], ensure_ascii=False, indent=2))
+    else:
+        for r in rows:
+            print(f"{r.id}  {r.created_at[:19]}  {vs.LABELS.get(r.state, r.state):6}  {r.setl_id or ''}")
+    return 0
+
+
+def cmd_visit_revoke(args, settings: Settings) -> int:
+    from .revocation import revoke
+    counter = _counter(settings)
+    try:
+        info = revoke(counter, args.visit_id, args.reason)
+    finally:
+        counter.close()
+    print(f"已撤销，撤销结算号 {info.setl_id}，退还医疗费 {yuan(-info.split.medfee_sumamt)} 元")
+    return 0
+
+
+def cmd_visit_reverse(args, settings: Settings) -> int:
+    from .revocation import reverse
+    counter = _counter(settings)
+    try:
+        reverse(counter, args.visit_id)
+    finally:
+        counter.close()
+    print("已冲正，该笔未收取医保费用")
+    return 0
+
+
+def cmd_visit_reprint(args, settings: Settings) -> int:
+    from .roles import require
+    counter = _counter(settings)
+    try:
+        require(counter.operator, "reprint")
+        path = counter.reprint_receipt(args.visit_id)
+    finally:
+        counter.close()
+    print(f"收据已补打：{path}")
+    return 0
+
+
+def cmd_self_pay(args, settings: Settings) -> int:
+    from .self_pay import take_self_pay
+    counter = _counter(settings)
+    try:
+        card = counter.read_card(args.reader) if args.reader else None
+        s = take_self_pay(counter, counter.resolve_items(parse_rx(args.rx)), card)
+    finally:
+        counter.close()
+    print(f"自费收费 {yuan(s.split.psn_cash_pay)} 元（未经医保结算）  收据：{s.receipt_path}")
+    return 0
+
+
+def cmd_backup_create(args, settings: Settings) -> int:
+    from .backup import create_backup
+    from .db import open_database
+    open_database(settings.db_path).dispose()
+    path = create_backup(settings.db_path, Path(args.out) if args.out else settings.home / "backups")
+    print(f"备份完成并已校验：{path}")
+    return 0
 
 
 def cmd_desk(args, settings: Settings) -> int:
@@ -253,6 +364,36 @@ def build_parser() -> argparse.ArgumentParser:
     dk.add_argument("--reader")
     dk.add_argument("--network")
     dk.set_defaults(func=cmd_desk)
+
+    rc = sub.add_parser("recover", help="核实中断或结果未知的结算")
+    rc.add_argument("--json", action="store_true")
+    rc.set_defaults(func=cmd_recover)
+
+    vi = sub.add_parser("visit", help="就诊记录").add_subparsers(dest="sub", required=True)
+    vl = vi.add_parser("list")
+    vl.add_argument("--unresolved", action="store_true")
+    vl.add_argument("--json", action="store_true")
+    vl.set_defaults(func=cmd_visit_list)
+    vr = vi.add_parser("revoke", help="撤销当天的结算（2208）")
+    vr.add_argument("visit_id")
+    vr.add_argument("--reason", required=True)
+    vr.set_defaults(func=cmd_visit_revoke)
+    vv = vi.add_parser("reverse", help="冲正结果未知的结算（2601）")
+    vv.add_argument("visit_id")
+    vv.set_defaults(func=cmd_visit_reverse)
+    vp = vi.add_parser("reprint", help="补打收据")
+    vp.add_argument("visit_id")
+    vp.set_defaults(func=cmd_visit_reprint)
+
+    sp = sub.add_parser("self-pay", help="断网时自费收费（不经医保）")
+    sp.add_argument("--rx", required=True)
+    sp.add_argument("--reader")
+    sp.set_defaults(func=cmd_self_pay)
+
+    bk = sub.add_parser("backup", help="备份").add_subparsers(dest="sub", required=True)
+    bc = bk.add_parser("create")
+    bc.add_argument("--out")
+    bc.set_defaults(func=cmd_backup_create)
 
     dm = sub.add_parser("demo", help="无界面演示：启动模拟医保与虚拟读卡器，结算一次")
     dm.set_defaults(func=cmd_demo)

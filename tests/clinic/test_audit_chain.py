@@ -3,7 +3,6 @@ import subprocess
 import sys
 
 import pytest
-from sqlalchemy.exc import DatabaseError
 
 from clinic.audit import Actor, AuditLog, verify
 from clinic.db import open_database

@@ -2,36 +2,17 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import socket
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
-import pytest
 
-from clinic.services import start_reader, start_simulator
+from e2e_helpers import clinic
 from settlement.mock_network import registry
 
 EXPECTED_CHAIN = ["9001", "1101", "2201", "2203", "2204", "2206", "2207"]
-
-
-@pytest.fixture(scope="module")
-def services(tmp_path_factory):
-    work = tmp_path_factory.mktemp("services")
-    sim = start_simulator(work / "insurer.db")
-    reader = start_reader()
-    yield sim.address, reader.address, work / "insurer.db"
-    reader.stop()
-    sim.stop()
-
-
-def clinic(home: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-    env = {**os.environ, "CLINIC_HOME": str(home), "CLINIC_TRAINING_HOME": str(home) + "-training"}
-    return subprocess.run([sys.executable, "-m", "clinic", *args], capture_output=True,
-                          text=True, env=env, timeout=timeout)
 
 
 def _settle(home, network, reader, rx, *extra):

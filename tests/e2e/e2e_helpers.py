@@ -1,0 +1,18 @@
+"""Running `clinic` as its own process, as a clinic PC would."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def clinic(home: Path, *args: str, timeout: float = 60, env: dict | None = None
+           ) -> subprocess.CompletedProcess:
+    """Run `clinic ARGS` as its own process with HOME's data directories."""
+    env = {**os.environ, "CLINIC_HOME": str(home), "CLINIC_TRAINING_HOME": str(home) + "-training",
+           **(env or {})}
+    return subprocess.run([sys.executable, "-m", "clinic", *args], capture_output=True,
+                          text=True, env=env, timeout=timeout)
+
+
