@@ -61,17 +61,18 @@ class SimProcess:
 class Client:
     """Builds envelopes with wire.envelope and signs each request with gateway.sign_headers."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, inst: wire.Institution = INST):
         self.url = url
+        self.inst = inst
         self.http = httpx.Client(base_url=url, timeout=10)
         self.sign_no = ""
 
     def msgid(self) -> str:
-        return wire.make_msgid(INST.fixmedins_code, datetime.now(), next(_serial))
+        return wire.make_msgid(self.inst.fixmedins_code, datetime.now(), next(_serial))
 
     def body(self, infno: str, inp: dict, *, msgid: str | None = None, sign_no: str | None = None,
              insuplc: str = "310116") -> bytes:
-        env = wire.envelope(infno=infno, msgid=msgid or self.msgid(), institution=INST,
+        env = wire.envelope(infno=infno, msgid=msgid or self.msgid(), institution=self.inst,
                             opter="001", opter_name="操作员", now=datetime.now(), input=inp,
                             sign_no=self.sign_no if sign_no is None else sign_no,
                             insuplc_admdvs=insuplc)
