@@ -77,6 +77,8 @@ class Counter:
 
     def call(self, infno: str, visit_id: str | None, input_: dict[str, Any],
               person: Person | None = None) -> tuple[str, Answer]:
+        if infno != "9001" and not self._sign_no:
+            self.ensure_signed_in()  # the platform refuses everything but 9001 without a sign_no
         def build(msgid: str, now: datetime) -> bytes:
             return wire.dumps(wire.envelope(
                 infno=infno, msgid=msgid, institution=self.institution, opter=self.operator.opter,
@@ -146,7 +148,6 @@ class Counter:
         return Credential("02", idno, certno=idno)
 
     def lookup(self, cred: Credential) -> Person:
-        self.ensure_signed_in()
         _, ans = self.call("1101", None, messages.person_query(cred, self.clock()))
         person = messages.parse_person(ans.output)
         self.audit.append("person_lookup", "", "ok", psn_ref=self.cipher.keyed_hash(person.psn_no),
