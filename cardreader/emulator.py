@@ -133,13 +133,19 @@ class VirtualReader:
 
     # -- pty and serving --------------------------------------------------------------
 
-    def open_pty(self, link: str | None = None) -> str:
-        """Open a pseudo-terminal; return the slave path; symlink ``link`` to it if given."""
+    def open_pty(self, link: str | None = None, *, hold_slave: bool = True) -> str:
+        """Open a pseudo-terminal; return the slave path; symlink ``link`` to it if given.
+
+        ``hold_slave=False`` closes our slave fd, so the master sees EIO whenever no client
+        has the port open (the serving loop waits that out)."""
         master, slave = os.openpty()
         tty.setraw(slave)          # bytes pass unchanged: no echo, no CR/LF mapping, no signals
         os.set_blocking(master, False)
         self._master, self._slave = master, slave
         self.path = os.ttyname(slave)
+        if not hold_slave:
+            os.close(slave)
+            self._slave = None
         if link:
             if os.path.islink(link):
                 os.unlink(link)

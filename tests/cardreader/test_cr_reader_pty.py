@@ -133,3 +133,42 @@ def test_emulator_survives_no_client_then_serves_a_new_one(virtual_reader, sampl
     assert vr._thread.is_alive()
     with CardReader(path, timeout=1.0) as reader:
         assert reader.read_card() == sample
+
+
+def test_emulator_without_its_own_slave_fd_survives_eio_between_clients(sample):
+    from cardreader.emulator import VirtualReader
+    vr = VirtualReader(VirtualCard.from_card_data(sample))
+    path = vr.open_pty(hold_slave=False)
+    vr.start()
+    try:
+        time.sleep(0.15)  # no client: reads on the master fail with EIO
+        for _ in range(2):
+            with CardReader(path, timeout=1.0) as reader:
+                assert reader.read_card() == sample
+            time.sleep(0.15)
+        assert vr._thread.is_alive()
+    finally:
+        vr.stop()
+
+
+def test_emulator_stopped_mid_session_gives_reader_error_not_a_crash(sample):
+    from cardreader.emulator import VirtualReader
+    vr = VirtualReader(VirtualCard.from_card_data(sample))
+    path = vr.open_pty()
+    vr.start()
+    with CardReader(path, timeout=0.2) as reader:
+        assert reader.card_present()
+        vr.stop()
+        with pytest.raises(ReaderNotResponding) as e:
+            reader.card_present()
+    assert e.value.message == "读卡器没有响应，请检查读卡器连接线后重试"
+
+
+def test_stop_removes_the_symlink(tmp_path, sample):
+    from cardreader.emulator import VirtualReader
+    vr = VirtualReader(None)
+    link = tmp_path / "reader"
+    vr.open_pty(str(link))
+    assert link.is_symlink()
+    vr.stop()
+    assert not link.exists() and not link.is_symlink()

@@ -209,3 +209,13 @@ def test_virtual_card_accepts_birth_as_date_or_dashed_string(sample):
         card = VirtualCard.from_card_data(sample, sex="2", birth=birth)
         assert card_data_from_files(b"\x3b", card.files[5], card.files[6]) == \
             dataclasses.replace(sample, atr="3B")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300))
+def test_command_apdu_parser_gives_command_or_format_error_for_any_bytes(junk):
+    try:
+        cmd = A.Command.parse(junk)
+    except ApduFormatError:
+        return
+    assert cmd.encode() == junk
