@@ -299,6 +299,36 @@ def cmd_backup_create(args, settings: Settings) -> int:
     return 0
 
 
+def cmd_day_close(args, settings: Settings) -> int:
+    from datetime import date
+
+    from settlement.money import to_fen
+
+    from .day_close import close_day
+    counter = _counter(settings)
+    try:
+        day = date.fromisoformat(args.date) if args.date else counter.clock().date()
+        counted = to_fen(args.cash_counted) if args.cash_counted is not None else None
+        report = close_day(counter, day, counted)
+    finally:
+        counter.close()
+    if args.json:
+        print(report.to_json())
+    else:
+        print(f"{report.business_date} 日结：{'平' if report.balanced else '不平'}")
+        for insutype, t in report.totals.items():
+            if t["count"]:
+                print(f"  {insutype}：{t['count']} 笔，医疗费 {yuan(t['medfee'])}，基金 {yuan(t['fund'])}，"
+                      f"个人账户 {yuan(t['acct'])}，现金 {yuan(t['cash'])}")
+        print(f"  应收现金 {yuan(report.cash_expected)} 元（含自费 {yuan(report.self_pay_cash)} 元）"
+              + (f"，实点 {yuan(report.cash_counted)} 元" if report.cash_counted is not None else ""))
+        for note in report.recovered:
+            print(f"  · {note}")
+        for d in report.differences:
+            print(f"  ✗ {d.message}\n    处理：{d.action}")
+    return 0 if report.balanced else 1
+
+
 def cmd_desk(args, settings: Settings) -> int:
     from .gui.app import run_desk
     if args.network and args.reader:
@@ -389,6 +419,14 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--rx", required=True)
     sp.add_argument("--reader")
     sp.set_defaults(func=cmd_self_pay)
+
+    dy = sub.add_parser("day", help="日结").add_subparsers(dest="sub", required=True)
+    dc = dy.add_parser("close", help="对总账、对明细账、清点现金、签退")
+    dc.add_argument("--date", help="yyyy-mm-dd，默认今天")
+    dc.add_argument("--cash-counted", help="实点现金（元），如 123.50")
+    dc.add_argument("--network")
+    dc.add_argument("--json", action="store_true")
+    dc.set_defaults(func=cmd_day_close)
 
     bk = sub.add_parser("backup", help="备份").add_subparsers(dest="sub", required=True)
     bc = bk.add_parser("create")

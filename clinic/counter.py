@@ -102,7 +102,8 @@ class Counter:
         today = self.clock().date().isoformat()
         with self.engine.connect() as conn:
             row = conn.execute(select(SignIn.sign_no).where(SignIn.business_date == today,
-                                                            SignIn.opter == self.operator.opter)
+                                                            SignIn.opter == self.operator.opter,
+                                                            SignIn.signed_out_at.is_(None))
                                .order_by(SignIn.id.desc())).first()
         if row:
             self._sign_no = row.sign_no
@@ -120,6 +121,9 @@ class Counter:
         self._sign_no = sign_no
         self.audit.append("sign_in", sign_no)
         return sign_no
+
+    def forget_sign_in(self) -> None:
+        self._sign_no = ""
 
     # ---- the patient -------------------------------------------------------------------
 

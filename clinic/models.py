@@ -59,6 +59,7 @@ class SignIn(Base):
     opter: Mapped[str] = mapped_column(String(20))
     sign_no: Mapped[str] = mapped_column(String(40))
     sign_time: Mapped[str] = mapped_column(String(19))
+    signed_out_at: Mapped[str | None] = mapped_column(String(26))
 
 
 class AuditEvent(Base):

@@ -58,6 +58,9 @@ class InsurerClient:
         if resp.status_code >= 500:
             raise OutcomeUnknown(detail=f"{infno} {msgid}: HTTP {resp.status_code}")
         raw = resp.content
+        if resp.headers.get("content-type", "").startswith(("application/zip",
+                                                            "application/octet-stream")):
+            return Answer(output=None, raw=raw, inf_refmsgid="", warn_msg="")  # 9102's file
         try:
             body = wire.loads(raw)
             code = int(body["infcode"])

@@ -177,3 +177,51 @@ def parse_reconcile_totals(output: Any) -> tuple[str, str]:
         return str(node["stmt_rslt"]), str(node.get("stmt_rslt_dscr") or "")
     except (KeyError, TypeError) as exc:
         raise MessageError(f"3201 answer lacks stmtinfo: {exc}") from exc
+
+
+def file_upload(zip_bytes: bytes, filename: str, fixmedins_code: str) -> dict[str, Any]:
+    import base64
+    return {"fsUploadIn": {"in": base64.b64encode(zip_bytes).decode("ascii"),
+                           "filename": filename, "fixmedins_code": fixmedins_code}}
+
+
+def parse_file_upload(output: Any) -> str:
+    try:
+        node = output.get("file_qury_no") if isinstance(output, dict) else None
+        if node is None and isinstance(output, dict) and "data" in output:
+            node = output["data"].get("file_qury_no")
+        if not node:
+            raise KeyError("file_qury_no")
+        return str(node)
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise MessageError(f"9101 answer lacks file_qury_no: {exc}") from exc
+
+
+def reconcile_details(setl_optins: str, file_qury_no: str, day: date, medfee_fen: int,
+                      fund_fen: int, cash_fen: int, count: int) -> dict[str, Any]:
+    return {"data": {
+        "setl_optins": setl_optins, "file_qury_no": file_qury_no,
+        "stmt_begndate": day.isoformat(), "stmt_enddate": day.isoformat(),
+        "medfee_sumamt": to_wire(medfee_fen), "fund_pay_sumamt": to_wire(fund_fen),
+        "cash_payamt": to_wire(cash_fen), "fixmedins_setl_cnt": count,
+    }}
+
+
+def parse_reconcile_details(output: Any) -> tuple[str, str]:
+    """-> (file_qury_no, filename) of the result file to fetch with 9102."""
+    try:
+        node = output["fileinfo"]
+        return str(node["file_qury_no"]), str(node["filename"])
+    except (KeyError, TypeError) as exc:
+        raise MessageError(f"3202 answer lacks fileinfo: {exc}") from exc
+
+
+def file_download(file_qury_no: str, filename: str, fixmedins_code: str) -> dict[str, Any]:
+    return {"fsDownloadIn": {"file_qury_no": file_qury_no, "filename": filename,
+                             "fixmedins_code": fixmedins_code}}
+
+
+DETAIL_UPLOAD_COLUMNS = ("setl_id", "mdtrt_id", "psn_no", "msgid", "medfee_sumamt",
+                         "fund_pay_sumamt", "acct_pay", "refd_setl_flag")
+DETAIL_RESULT_COLUMNS = ("psn_no", "mdtrt_id", "setl_id", "msgid", "stmt_rslt", "refd_setl_flag",
+                         "memo", "medfee_sumamt", "fund_pay_sumamt", "acct_pay")

@@ -1,4 +1,4 @@
-"""revocation columns, self-pay visits, day close
+"""revocation columns, self-pay visits, sign-out, day close
 
 Revision ID: 0002
 Revises: 0001
@@ -20,6 +20,8 @@ def upgrade() -> None:
         batch.add_column(sa.Column("revoked_by", sa.String(20), nullable=True))
         batch.add_column(sa.Column("revoke_setl_id", sa.String(40), nullable=True))
         batch.add_column(sa.Column("revoke_split_json", sa.Text(), nullable=True))
+    with op.batch_alter_table("sign_in") as batch:
+        batch.add_column(sa.Column("signed_out_at", sa.String(26), nullable=True))
     op.create_table(
         "day_close",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
@@ -35,6 +37,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("day_close")
+    with op.batch_alter_table("sign_in") as batch:
+        batch.drop_column("signed_out_at")
     with op.batch_alter_table("visit") as batch:
         for col in ("revoke_split_json", "revoke_setl_id", "revoked_by", "revoke_reason", "self_pay"):
             batch.drop_column(col)
