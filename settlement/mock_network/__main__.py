@@ -5,6 +5,7 @@ import argparse
 import logging
 
 from .faults import KINDS, parse_fault
+from .policy import PolicyError
 from .server import serve
 
 
@@ -28,8 +29,13 @@ def main(argv: list[str] | None = None) -> None:
     except ValueError as exc:
         ap.error(str(exc))
     logging.basicConfig(level=a.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    serve(a.host, a.port, a.db, a.policy, data_dir=a.data_dir, catalogue_path=a.catalogue,
-          faults=faults, control=a.control)
+    try:
+        serve(a.host, a.port, a.db, a.policy, data_dir=a.data_dir, catalogue_path=a.catalogue,
+              faults=faults, control=a.control)
+    except OSError as exc:  # port in use, address not available, data dir not writable
+        raise SystemExit(f"insurer simulator cannot start: {exc}") from None
+    except PolicyError as exc:
+        raise SystemExit(f"insurer simulator cannot start: {exc}") from None
 
 
 if __name__ == "__main__":

@@ -164,7 +164,7 @@ class Simulator:
                     ctx = Ctx(s=s, env=env, msgid=msgid, infno=infno, fixmedins_code=fixmedins,
                               now=received, policy=self.policy, catalogue=self.catalogue)
                     output = fn(ctx, env.get("input"))
-                    resp = self.respond(0, output, received)
+                    resp = self.respond(0, output, received, warn_msg="；".join(ctx.warnings))
                     s.add(MessageLog(msgid=msgid, infno=infno, fixmedins_code=fixmedins,
                                      body_hash=h, infcode=0, response=resp, received=received))
                     s.flush()
@@ -176,6 +176,10 @@ class Simulator:
             except TxError as exc:
                 log.info("%s %s refused: %s", infno, msgid, exc.err_msg)
                 return self._store_failure(s, msgid, infno, fixmedins, h, received, exc.err_msg)
+            except Exception:
+                # A simulator bug is not an answer: rolled back, not remembered, retry-able.
+                log.exception("%s %s failed inside the simulator", infno, msgid)
+                return INTERNAL_ERROR
         log.info("%s %s ok", infno, msgid)
         if fault == "commit_then_drop":
             log.warning("fault: %s %s committed, connection dropped", infno, msgid)
@@ -204,6 +208,9 @@ class Simulator:
 
 class _Dropped(Exception):
     pass
+
+
+INTERNAL_ERROR = object()  # handle() result: answer HTTP 500, nothing stored
 
 
 def create_app(db_url: str | None = None, *, engine: Engine | None = None,

@@ -30,6 +30,7 @@ class Item:
     med_chrgitm_type: str      # 09 西药费, 11 中成药费, 12 一般诊疗费, 14 其他费
     lmt_used_flag: str = "0"
     consultation: bool = False
+    restrict_dx: tuple[str, ...] = ()  # ICD-10 prefixes the fund pays this item for; () = any
 
 
 def chrgitm_type_for(code: str) -> str:
@@ -59,10 +60,12 @@ def load_csv(path: Path) -> dict[str, Item]:
             if not code or lv is None:
                 continue  # a row we cannot classify stays out: fully self-paid
             # A restricted-payment drug: an explicit flag, or the formulary's restrict_dx list.
-            flag = (row.get("lmt_used_flag") or "").strip() or ("1" if (row.get("restrict_dx") or "").strip() else "0")
+            dx = tuple(x.strip().upper() for x in (row.get("restrict_dx") or "").split(";") if x.strip())
+            flag = (row.get("lmt_used_flag") or "").strip() or ("1" if dx else "0")
             items[code] = Item(code, (row.get("name") or "").strip(), lv,
                                _int_or_none(row.get("price_fen")), _int_or_none(row.get("ceiling_fen")),
-                               chrgitm_type_for(code), "1" if flag in ("1", "true", "True") else "0")
+                               chrgitm_type_for(code), "1" if flag in ("1", "true", "True") else "0",
+                               restrict_dx=dx)
     return items
 
 

@@ -108,6 +108,7 @@ class FeeLine(Base):
     chrgitm_lv: Mapped[str | None] = mapped_column(String(2), nullable=True)  # None = not listed
     ceiling_fen: Mapped[int | None] = mapped_column(Integer, nullable=True)
     consultation: Mapped[bool] = mapped_column(Boolean, default=False)
+    restrict_dx: Mapped[str] = mapped_column(String(200), default="")  # ";"-joined ICD-10 prefixes
     setl_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
     msgid: Mapped[str] = mapped_column(String(30), default="")  # the 2204 that sent it (for 2601)
     __table_args__ = (UniqueConstraint("mdtrt_id", "feedetl_sn"),)

@@ -109,7 +109,7 @@ class _DroppedResponse(Response):
 
 
 async def serve_with_faults(sim: "Simulator", request: Request) -> Response:
-    from .app import JSON, gateway_refusal
+    from .app import INTERNAL_ERROR, JSON, gateway_refusal
     headers = {k.lower(): v for k, v in request.headers.items()}
     try:
         sim.check_gateway(headers)
@@ -128,6 +128,9 @@ async def serve_with_faults(sim: "Simulator", request: Request) -> Response:
     result = sim.handle(body, fault=kind)
     if result is DROP:
         return _DroppedResponse()
+    if result is INTERNAL_ERROR:
+        return Response(sim.respond(-1, None, sim.clock(), "医保中心内部错误，请稍后用同一报文重试"),
+                         status_code=500, media_type=JSON)
     return Response(result, media_type=JSON)
 
 

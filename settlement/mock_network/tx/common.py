@@ -1,7 +1,7 @@
 """What every handler needs: the context, the error type, field readers, person lookups."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Callable
@@ -46,6 +46,7 @@ class Ctx:
     now: datetime                # Beijing time, naive
     policy: Policy
     catalogue: dict[str, Item]
+    warnings: list[str] = field(default_factory=list)  # joined into warn_msg
 
     def serial(self, name: str) -> int:
         return next_serial(self.s, name)
@@ -132,6 +133,20 @@ def person(ctx: Ctx, psn_no: str) -> Person:
     if insuplc != REGION:
         raise TxError(f"参保地医保区划 {insuplc} 与该人员参保地 {REGION} 不符")
     return p
+
+
+def diagnoses(ctx: Ctx, mdtrt_id: str) -> list[str]:
+    from ..db import Diagnosis
+    from sqlalchemy import select
+    return [c.upper() for c in ctx.s.scalars(select(Diagnosis.diag_code).where(
+        Diagnosis.mdtrt_id == mdtrt_id, Diagnosis.vali_flag == "1"))]
+
+
+def covered(restrict_dx: str | tuple[str, ...], codes: list[str]) -> bool:
+    """A restricted item is paid by the fund only with a matching diagnosis (prefix match)."""
+    prefixes = restrict_dx.split(";") if isinstance(restrict_dx, str) else restrict_dx
+    prefixes = [p for p in prefixes if p]
+    return not prefixes or any(c.startswith(p) for c in codes for p in prefixes)
 
 
 def check_insured(p: Person) -> None:

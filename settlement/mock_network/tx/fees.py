@@ -10,7 +10,8 @@ from settlement.money import to_wire
 from ..catalogue import chrgitm_type_for
 from ..db import FeeLine
 from ..policy import LineIn, round_fen, split_line
-from .common import Ctx, TxError, amount, decimal, handler, node, person, text, timestamp
+from .common import (Ctx, TxError, amount, covered, decimal, diagnoses, handler, node, person,
+                     text, timestamp)
 from .visit import open_visit
 
 
@@ -46,7 +47,11 @@ def upload(ctx: Ctx, inp: dict) -> dict:
         timestamp(d, "fee_ocur_time")
         code = text(d, "med_list_codg")
         item = ctx.catalogue.get(code)
-        line = LineIn(sumamt_fen=fen, cnt=cnt, chrgitm_lv=item.chrgitm_lv if item else None,
+        lv = item.chrgitm_lv if item else None
+        if item and not covered(item.restrict_dx, diagnoses(ctx, v.mdtrt_id)):
+            lv = None  # outside the restricted payment scope: self-paid unless a diagnosis matches
+            ctx.warnings.append(f"流水号 {sn}（{item.name}）限定支付，诊断不符合 {'/'.join(item.restrict_dx)}，按自费计算")
+        line = LineIn(sumamt_fen=fen, cnt=cnt, chrgitm_lv=lv,
                       ceiling_fen=item.ceiling_fen if item else None,
                       consultation=bool(item and item.consultation))
         sp = split_line(line, ctx.policy)
@@ -54,7 +59,8 @@ def upload(ctx: Ctx, inp: dict) -> dict:
                           med_list_codg=code,
                           medins_list_codg=text(d, "medins_list_codg", required=False),
                           cnt=str(cnt), pric=str(pric), sumamt_fen=fen,
-                          chrgitm_lv=line.chrgitm_lv, ceiling_fen=line.ceiling_fen,
+                          chrgitm_lv=item.chrgitm_lv if item else None, ceiling_fen=line.ceiling_fen,
+                          restrict_dx=";".join(item.restrict_dx) if item else "",
                           consultation=line.consultation, msgid=ctx.msgid))
         result.append({
             "feedetl_sn": sn, "det_item_fee_sumamt": to_wire(fen), "cnt": cnt, "pric": pric,

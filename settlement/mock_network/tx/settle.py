@@ -12,7 +12,8 @@ from settlement.money import to_wire, yuan
 
 from ..db import Account, FeeLine, Person, Settlement, Visit, YearTotal
 from ..policy import LineIn, Outcome, PersonIn, YearToDate, settle
-from .common import Ctx, TxError, age_on, amount, check_insured, handler, node, person, text, ymd, ymdhms
+from .common import (Ctx, TxError, age_on, amount, check_insured, covered, diagnoses, handler, node,
+                     person, text, ymd, ymdhms)
 
 BREAKDOWN = ("fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt", "inscp_scp_amt")
 NAMES = {"fulamt_ownpay_amt": "全自费金额", "overlmt_selfpay": "超限价自费金额",
@@ -58,6 +59,9 @@ def _compute(ctx: Ctx, d: dict) -> Computed:
     flag = text(d, "acct_used_flag", required=False, default="1")
     if flag not in ("0", "1"):
         raise TxError("个人账户使用标志 acct_used_flag 应为 0 或 1")
+    codes = diagnoses(ctx, v.mdtrt_id)
+    if not codes:
+        raise TxError("该就诊没有有效诊断，请先上传就诊信息和诊断（2203）")
     lines = list(ctx.s.scalars(select(FeeLine).where(
         FeeLine.mdtrt_id == v.mdtrt_id, FeeLine.setl_id.is_(None)).order_by(FeeLine.id)))
     if not lines:
@@ -69,8 +73,15 @@ def _compute(ctx: Ctx, d: dict) -> Computed:
     acct = ctx.s.get(Account, p.psn_no)
     balance = acct.balc_fen if acct else 0
     ytd = ctx.s.get(YearTotal, (p.psn_no, ctx.now.year))
+    engine_lines = []
+    for l in lines:
+        lv = l.chrgitm_lv
+        if lv is not None and not covered(l.restrict_dx, codes):
+            lv = None  # restricted item without a matching diagnosis: fully self-paid
+            ctx.warnings.append(f"流水号 {l.feedetl_sn} 限定支付，诊断不符合 {l.restrict_dx.replace(';', '/')}，按自费结算")
+        engine_lines.append(LineIn(l.sumamt_fen, Decimal(l.cnt), lv, l.ceiling_fen, l.consultation))
     out = settle(
-        [LineIn(l.sumamt_fen, Decimal(l.cnt), l.chrgitm_lv, l.ceiling_fen, l.consultation) for l in lines],
+        engine_lines,
         PersonIn(p.insutype, age_on(p.brdy, ctx.now.date())),
         YearToDate(ytd.dedc_used_fen, ytd.fund_paid_fen) if ytd else YearToDate(),
         balance, ctx.policy, use_account=flag == "1")
