@@ -75,6 +75,7 @@ EN: dict[str, str] = {
     "系统内部错误，请联系管理员。": "Internal error; call the administrator.",
     "结果未知：请勿重复收费": "Outcome unknown: do not charge again",
     "正在处理，请稍候": "Working, please wait",
+    "急诊处方（最多3天）": "Emergency prescription (max 3 days)",
     "请先按 F5 预结算": "Press F5 to pre-settle first",
 }
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from PySide6.QtCore import QEvent, QUrl, Qt
 from PySide6.QtGui import QColor, QDesktopServices, QFont, QKeySequence, QShortcut
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFormLayout, QFrame, QGridLayout,
+from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QFormLayout, QFrame, QGridLayout,
                                QGroupBox, QHBoxLayout, QHeaderView, QInputDialog, QLabel,
                                QLineEdit, QListWidget, QListWidgetItem, QMainWindow, QMessageBox,
                                QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
@@ -94,6 +94,7 @@ class MainWindow(QMainWindow):
         self._pre = None
         self._settlement = None
         self._outcome_unknown = False
+        self._check_generation = 0
 
         self._build()
         self._shortcuts()
@@ -141,7 +142,8 @@ class MainWindow(QMainWindow):
 
         QWidget.setTabOrder(self.read_button, self.id_edit)
         QWidget.setTabOrder(self.id_edit, self.diagnosis)
-        QWidget.setTabOrder(self.diagnosis, self.picker.search_box)
+        QWidget.setTabOrder(self.diagnosis, self.emergency)
+        QWidget.setTabOrder(self.emergency, self.picker.search_box)
         QWidget.setTabOrder(self.picker.add_button, self.rx_table)
         QWidget.setTabOrder(self.rx_table, self.presettle_button)
         QWidget.setTabOrder(self.presettle_button, self.settle_button)
@@ -192,6 +194,9 @@ class MainWindow(QMainWindow):
             self.diagnosis.addItem(f"{code}  {name}", code)
         self.diagnosis.currentIndexChanged.connect(lambda _i: self._prescription_changed())
         dx.addWidget(self.diagnosis)
+        self.emergency = QCheckBox(tr("急诊处方（最多3天）"), objectName="emergency")
+        self.emergency.toggled.connect(lambda _on: self._prescription_changed())
+        dx.addWidget(self.emergency)
         col.addWidget(dx_box)
         col.addStretch(1)
         return col
@@ -213,7 +218,7 @@ class MainWindow(QMainWindow):
         self.rx_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.rx_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.rx_table.setMinimumHeight(150)
-        col.addWidget(self.rx_table, 2)
+        col.addWidget(self.rx_table, 1)
         self.rx_table.installEventFilter(self)  # Del / Backspace remove the selected line
 
         row = QHBoxLayout()
@@ -322,6 +327,7 @@ class MainWindow(QMainWindow):
         self.picker.setEnabled(editable)
         self.delete_button.setEnabled(editable and bool(self._items))
         self.diagnosis.setEnabled(editable)
+        self.emergency.setEnabled(editable)
         self.presettle_button.setEnabled(editable and self._person is not None and bool(self._items))
         self.settle_button.setEnabled(not busy and self._pre is not None and not settled)
         self.open_receipt_button.setEnabled(bool(self._settlement and self._settlement.receipt_path))
@@ -407,14 +413,31 @@ class MainWindow(QMainWindow):
             self.show_message(tr("处方已修改，请重新预结算"), "info")
         self._overrides.clear()
         self._fill_table()
-        try:
-            self._verdicts = (list(self.counter.check(tuple(self._items), (self._diagnosis_code(),)))
-                              if self._items else [])
-        except Exception as exc:
-            self._verdicts = []
-            self.show_error(exc)
-        self._fill_verdicts(self._verdicts)
         self._update_actions()
+        self._refresh_verdicts()
+
+    def _refresh_verdicts(self) -> None:
+        """Live verdicts on the worker (the rules may read history); stale answers are dropped."""
+        self._check_generation += 1
+        generation = self._check_generation
+        if not self._items:
+            self._verdicts = []
+            self._fill_verdicts([])
+            return
+        counter, items = self.counter, tuple(self._items)
+        diagnosis, emergency = self._diagnosis_code(), self.emergency.isChecked()
+
+        def done(verdicts) -> None:
+            if generation == self._check_generation:
+                self._verdicts = list(verdicts)
+                self._fill_verdicts(self._verdicts)
+
+        def failed(exc: BaseException) -> None:
+            if generation == self._check_generation:
+                self.show_error(exc)
+
+        self.runner.submit(lambda: counter.check(items, (diagnosis,), emergency), done, failed,
+                           quiet=True)
 
     def _fill_table(self) -> None:
         self.rx_table.setRowCount(len(self._items))
@@ -464,10 +487,10 @@ class MainWindow(QMainWindow):
         counter = self.counter
         person, cred = self._person, self._cred
         items, diagnosis = tuple(self._items), self._diagnosis_code()
-        overrides = dict(self._overrides)
+        emergency, overrides = self.emergency.isChecked(), dict(self._overrides)
 
         def work():
-            verdicts = counter.check(items, (diagnosis,), False)
+            verdicts = counter.check(items, (diagnosis,), emergency)
             stopping = counter.unresolved_verdicts(verdicts, overrides)
             if stopping:
                 counter.audit.append("formulary_block", "", "blocked",
@@ -574,7 +597,10 @@ class MainWindow(QMainWindow):
         self._overrides.clear()
         self._settlement = None
         self._outcome_unknown = False
+        self._check_generation += 1  # a live check still running belongs to the last patient
         self._clear_presettlement()
+        self.diagnosis.setCurrentIndex(0)
+        self.emergency.setChecked(False)
         for label in (self.name_value, self.certno_value, self.insutype_value, self.age_value,
                       self.balance_value, self.setl_id_value, self.receipt_value):
             label.setText("—")

@@ -46,26 +46,36 @@ class TaskRunner(QObject):
         self._signals = _Signals(self)
         self._signals.done.connect(self._on_done, Qt.ConnectionType.QueuedConnection)
         self._pending: dict[int, tuple[Callable[[Any], None], Callable[[BaseException], None]]] = {}
+        self._quiet: set[int] = set()
         self._tokens = itertools.count(1)
 
     def submit(self, fn: Callable[[], Any], on_ok: Callable[[Any], None],
-               on_error: Callable[[BaseException], None]) -> None:
+               on_error: Callable[[BaseException], None], *, quiet: bool = False) -> None:
+        """quiet: background refreshes (live verdicts) that must not disable the buttons."""
         token = next(self._tokens)
         was_busy = self.busy
         self._pending[token] = (on_ok, on_error)
-        if not was_busy:
+        if quiet:
+            self._quiet.add(token)
+        elif not was_busy:
             self.busyChanged.emit(True)
         self._pool.start(_Task(token, fn, self._signals))
 
     @property
     def busy(self) -> bool:
-        return bool(self._pending)
+        return len(self._pending) > len(self._quiet)
+
+    @property
+    def idle(self) -> bool:
+        return not self._pending
 
     def _on_done(self, token: int, ok: bool, result: object) -> None:
         callbacks = self._pending.pop(token, None)
         if callbacks is None:  # shut down meanwhile
             return
-        if not self._pending:
+        if token in self._quiet:
+            self._quiet.discard(token)
+        elif not self.busy:
             self.busyChanged.emit(False)
         on_ok, on_error = callbacks
         if ok:
@@ -78,3 +88,4 @@ class TaskRunner(QObject):
         self._pool.clear()
         self._pool.waitForDone(timeout_ms)
         self._pending.clear()
+        self._quiet.clear()

@@ -83,6 +83,7 @@ def test_a_card_visit_settles_from_the_keyboard_and_shows_split_and_receipt(qtbo
     assert w.rx_table.rowCount() == 1
     assert w.rx_table.item(0, 0).text().startswith("硝苯地平控释片")
     assert w.picker.search_box.text() == "" and w.focusWidget() is w.picker.search_box
+    qtbot.waitUntil(lambda: w.verdict_list.count() > 0 and w.runner.idle, timeout=WORKER_TIMEOUT_MS)
     outcomes = {w.verdict_list.item(i).data(Qt.ItemDataRole.UserRole)
                 for i in range(w.verdict_list.count())}
     assert outcomes == {"pass"}
@@ -199,6 +200,7 @@ def test_a_blocked_prescription_is_not_presettled_and_the_window_says_why(qtbot,
     network_url, reader_path = services
     w = make_window(network_url, reader_path)
     _patient_and_drug(qtbot, w, days=70)
+    qtbot.waitUntil(lambda: w.verdict_list.count() > 0, timeout=WORKER_TIMEOUT_MS)
     assert w.verdict_list.item(0).data(Qt.ItemDataRole.UserRole) == "block"  # shown before F5
     press(qtbot, w, Qt.Key.Key_F5)
     qtbot.waitUntil(lambda: not w.runner.busy, timeout=WORKER_TIMEOUT_MS)
@@ -209,25 +211,41 @@ def test_a_blocked_prescription_is_not_presettled_and_the_window_says_why(qtbot,
         assert conn.execute(select(Visit.id)).first() is None  # nothing registered with the insurer
 
 
-def test_a_formulary_warning_needs_a_reason_and_the_override_is_kept(qtbot, make_window, services,
-                                                                     monkeypatch):
-    from formulary.rules import Verdict
+def test_a_formulary_warning_needs_a_reason_and_the_override_is_kept(qtbot, make_window, services):
     network_url, reader_path = services
     w = make_window(network_url, reader_path)
-    real_check = w.counter.check
-    warn = Verdict("R900", 1, "warn", "示例提醒：请核实用药", None)
-    monkeypatch.setattr(w.counter, "check", lambda *a, **k: [*real_check(*a, **k), warn])
     asked = []
     w.ask_override_reason = lambda v: asked.append(v.rule_id) or "已电话核实"
-    _patient_and_drug(qtbot, w)
+    _patient_and_drug(qtbot, w, "xbdp", days=7)
+    qtbot.keyClicks(w.picker.search_box, "nqdp")  # 尼群地平片: same class C08CA, duplicate therapy
+    qtbot.keyClick(w.picker.search_box, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: w.runner.idle and w.verdict_list.count() > 0, timeout=WORKER_TIMEOUT_MS)
+    first = w.verdict_list.item(0)
+    assert first.data(Qt.ItemDataRole.UserRole) == "warn" and "重复用药" in first.text()
+
     press(qtbot, w, Qt.Key.Key_F5)
     qtbot.waitUntil(lambda: w.settle_button.isEnabled() or message(w)[1] == "error",
                     timeout=WORKER_TIMEOUT_MS)
     assert message(w)[1] == "ok", message(w)
-    assert asked == ["R900"]
+    assert asked == ["R005"]
     with w.counter.engine.connect() as conn:
         visit = conn.execute(select(Visit.__table__)).one()
         overrides = conn.execute(select(AuditEvent.details)
                                  .where(AuditEvent.action == "formulary_override")).scalars().all()
     assert visit.state == "presettled"
-    assert [json.loads(d) for d in overrides] == [{"rule_id": "R900", "reason": "已电话核实"}]
+    assert [json.loads(d) for d in overrides] == [{"rule_id": "R005", "reason": "已电话核实"}]
+
+
+def test_a_warning_without_a_reason_stops_before_the_insurer(qtbot, make_window, services):
+    network_url, reader_path = services
+    w = make_window(network_url, reader_path)
+    w.ask_override_reason = lambda v: None  # the worker pressed 取消
+    _patient_and_drug(qtbot, w, "xbdp", days=7)
+    qtbot.keyClicks(w.picker.search_box, "nqdp")
+    qtbot.keyClick(w.picker.search_box, Qt.Key.Key_Return)
+    press(qtbot, w, Qt.Key.Key_F5)
+    qtbot.waitUntil(lambda: w.runner.idle and message(w)[1] != "info", timeout=WORKER_TIMEOUT_MS)
+    assert message(w)[1] == "error" and "重复用药" in message(w)[0]
+    assert not w.settle_button.isEnabled()
+    with w.counter.engine.connect() as conn:
+        assert conn.execute(select(Visit.id)).first() is None
