@@ -5,17 +5,25 @@ plain immutable values out.
 """
 
 from .catalog import Formulary
+from .diagnoses import Diagnosis, DiagnosisList
+from .diff import DrugChange, FieldChange, FormularyDiff, diff
 from .drugs import Drug, load_csv
 from .errors import DrugLookupError, FormularyDataError, FormularyError
 from .rulebook import RuleBook, RuleSpec, default_rulebook, load_rulebook
-from .rules import RxLine, Verdict, blocking, check, warnings
+from .rules import PriorSupply, RxLine, Verdict, blocking, check, warnings
 
 __all__ = [
+    "Diagnosis",
+    "DiagnosisList",
     "Drug",
+    "DrugChange",
     "DrugLookupError",
+    "FieldChange",
     "Formulary",
     "FormularyDataError",
+    "FormularyDiff",
     "FormularyError",
+    "PriorSupply",
     "RuleBook",
     "RuleSpec",
     "RxLine",
@@ -23,6 +31,7 @@ __all__ = [
     "blocking",
     "check",
     "default_rulebook",
+    "diff",
     "load_csv",
     "load_rulebook",
     "warnings",

@@ -8,7 +8,8 @@ per drug in C (``str.__contains__``), well under a millisecond for a 200-drug fo
 Polyphonic characters (地 di/de, 长 chang/zhang, 行 xing/hang, 重 zhong/chong, 参 shen/can)
 are indexed under every reading, because the counter worker types what they say, not what the
 dictionary's phrase table guesses. Readings of one name are stored as ``|``-separated variants
-so "prefix of any variant" is a single ``"|" + q in blob`` test.
+so "prefix of any variant" is a single ``"|" + q in blob`` test, and "all of a variant" is
+``"|" + q + "|" in blob``.
 """
 
 from __future__ import annotations
@@ -93,8 +94,8 @@ def _entry(item: T, code: str, name: str, aliases: tuple[str, ...]) -> _Entry[T]
         code=code.upper(),
         name=name.lower(),
         trades=tuple(t.lower() for t in aliases),
-        usual="|" + "|".join(usual),
-        other="|" + "|".join(other),
+        usual="|" + "|".join(usual) + "|",
+        other="|" + "|".join(other) + "|",
     )
 
 
@@ -119,8 +120,9 @@ class SearchIndex(Generic[T]):
         self._code_query = code_query
 
     def ranked(self, query: str) -> list[tuple[int, T]]:
-        """Every matching drug with its rank (EXACT, PREFIX, SUBSTRING), best first.
+        """Every matching item with its rank (EXACT, PREFIX, SUBSTRING), best first.
 
+        EXACT: the code, the name or an alias, or the whole initials or pinyin of one of them.
         Within a rank a match on the usual reading comes before one that needs a rarer reading
         of a polyphonic character (so "a" lists 阿... before 厄... read "a"); then by name.
         """
@@ -131,11 +133,19 @@ class SearchIndex(Generic[T]):
         ascii_q = text if _ASCII_QUERY.match(text) else ""
         code_q = upper if self._code_query(upper) else ""
         bar_q = "|" + ascii_q
+        whole_q = bar_q + "|"
         hits: list[tuple[int, int, str, str, T]] = []
         for e in self._entries:
             rare = 0
-            if e.code == upper or e.name == text or text in e.trades:
+            if (
+                e.code == upper
+                or e.name == text
+                or text in e.trades
+                or (ascii_q and whole_q in e.usual)
+            ):
                 rank = EXACT
+            elif ascii_q and whole_q in e.other:
+                rank, rare = EXACT, 1
             elif (
                 (code_q and e.code.startswith(code_q))
                 or e.name.startswith(text)

@@ -49,6 +49,13 @@ def test_packaged_default_is_the_same_file(drugs):
     assert Formulary.load_default().drugs == tuple(drugs)
 
 
+@pytest.mark.parametrize("name", ["formulary_v1.csv", "formulary_v2.csv", "diagnoses.csv", "rules.toml"])
+def test_data_files_are_reachable_as_package_resources(name):
+    from formulary.packaged import read_packaged
+
+    assert read_packaged(name) == (DATA / name).read_text(encoding="utf-8")
+
+
 def test_v2_mixes_western_and_patent_medicines(drugs):
     kinds = Counter(d.kind for d in drugs)
     assert kinds["X"] >= 100 and kinds["Z"] >= 50
