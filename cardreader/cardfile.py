@@ -214,10 +214,13 @@ class VirtualCard:
     client uses it).  ``transmit`` never raises: bad input gets a status word, as on a card.
 
     ``pin`` (digits) makes EF06 readable only after VERIFY; ``pin_tries`` wrong PINs lock it.
+    ``t0=True`` answers like a T=0 card: response data waits behind ``61xx`` for GET RESPONSE.
     """
 
     def __init__(self, files: dict[int, bytes], *, atr: bytes = DEFAULT_ATR, aid: bytes = SSC_AID,
-                 pin: str | None = None, pin_tries: int = 3):
+                 pin: str | None = None, pin_tries: int = 3, t0: bool = False):
+        self.t0 = t0
+        self._pending = b""
         self.files = dict(files)
         self.atr = bytes(atr)
         self.aid = bytes(aid)
@@ -246,6 +249,7 @@ class VirtualCard:
     def reset(self) -> bytes:
         """Cold reset: nothing selected, PIN no longer verified.  Returns the ATR."""
         self.app_selected = False
+        self._pending = b""
         self.current_ef: int | None = None
         self.verified = False
         return self.atr
@@ -257,9 +261,23 @@ class VirtualCard:
             return _sw(A.SW_WRONG_LENGTH)
         if cmd.cla != 0x00:
             return _sw(A.SW_CLA_NOT_SUPPORTED)
+        if cmd.ins == A.INS_GET_RESPONSE:
+            return self._get_response(cmd)
+        self._pending = b""
         handler = {A.INS_SELECT: self._select, A.INS_READ_BINARY: self._read_binary,
                    A.INS_READ_RECORD: self._read_record, A.INS_VERIFY: self._verify}.get(cmd.ins)
-        return handler(cmd) if handler else _sw(A.SW_INS_NOT_SUPPORTED)
+        answer = handler(cmd) if handler else _sw(A.SW_INS_NOT_SUPPORTED)
+        if self.t0 and len(answer) > 2 and answer[-2:] == _sw(A.SW_OK):
+            self._pending = answer[:-2]   # T=0: the data waits for GET RESPONSE
+            return _sw(0x6100 | (len(self._pending) & 0xFF))
+        return answer
+
+    def _get_response(self, cmd: A.Command) -> bytes:
+        if not self._pending:
+            return _sw(0x6985)  # conditions of use not satisfied: nothing to get
+        chunk, self._pending = self._pending[:cmd.ne], self._pending[cmd.ne:]
+        more = 0x6100 | (len(self._pending) & 0xFF) if self._pending else A.SW_OK
+        return chunk + _sw(more)
 
     def _select(self, cmd: A.Command) -> bytes:
         if cmd.p1 == 0x04:

@@ -113,16 +113,23 @@ class CardReader:
     def transmit(self, command: A.Command) -> A.Response:
         """Send one APDU to the powered card; SWs are left to the caller (use check_sw)."""
         with self._lock:
-            raw = self._command(Cmd.APDU, command.encode())
-            try:
-                resp = A.Response.parse(raw)
-            except ApduFormatError as e:
-                raise ReaderCommunicationError(detail=f"APDU answer: {e}") from None
-            self._trace(_trace_apdu(command), _trace_response(resp))
-            if resp.sw >> 8 == 0x61:  # T=0: more data waiting; fetch it
-                more = self.transmit(A.get_response(resp.sw & 0xFF))
+            resp = self._apdu(command)
+            for _ in range(_MAX_FILE // 256):  # bounded: a broken card cannot keep us here
+                if resp.sw >> 8 != 0x61:
+                    return resp
+                # T=0: the data waits behind 61xx; fetch it with GET RESPONSE.
+                more = self._apdu(A.get_response(resp.sw & 0xFF))
                 resp = A.Response(resp.data + more.data, more.sw)
-            return resp
+            raise ReaderCommunicationError(detail="endless 61xx chain")
+
+    def _apdu(self, command: A.Command) -> A.Response:
+        raw = self._command(Cmd.APDU, command.encode())
+        try:
+            resp = A.Response.parse(raw)
+        except ApduFormatError as e:
+            raise ReaderCommunicationError(detail=f"APDU answer: {e}") from None
+        self._trace(_trace_apdu(command), _trace_response(resp))
+        return resp
 
     def close(self) -> None:
         try:

@@ -15,7 +15,8 @@ Tests use ``reader.start()`` (a daemon thread) and ``reader.stop()``, or ``with 
 
 Faults for tests and training (each a method; ``clear_faults()`` undoes them all):
 ``add_noise(answers, noise)``, ``corrupt_answers(n, after)``, ``split_answers(n, pieces, delay)``,
-``slow(delay)``, ``nak_requests(n)``, ``pull_card_after(apdus)``, ``set_silent(flag)``.
+``slow(delay)``, ``nak_requests(n)``, ``pull_card_after(apdus)``, ``set_silent(flag)``,
+``mute_card(flag)``.
 Cards with a problem are VirtualCards: past expiry date, ``pin_tries_left = 0`` (locked),
 or another AID (not a social-security card: SELECT answers 6A82).
 ``type_pin(*entries)`` queues what the patient types on the reader's PIN pad (None = cancel).
@@ -121,6 +122,11 @@ class VirtualReader:
         """Reader unplugged / dead: bytes are read and dropped, nothing is answered."""
         with self._lock:
             self.faults.silent = silent
+
+    def mute_card(self, mute: bool = True) -> None:
+        """The card is in the slot but does not answer (dirty or broken chip)."""
+        with self._lock:
+            self.faults.card_mute = mute
 
     def clear_faults(self) -> None:
         with self._lock:
@@ -275,6 +281,8 @@ class VirtualReader:
             if code == Cmd.POWER_ON:
                 if card is None:
                     return Status.NO_CARD, b""
+                if self.faults.card_mute:
+                    return Status.CARD_MUTE, b""
                 self._powered = True
                 return Status.OK, card.reset()
             if code == Cmd.POWER_OFF:
@@ -285,6 +293,8 @@ class VirtualReader:
                     return (Status.CARD_REMOVED if self._powered else Status.NO_CARD), b""
                 if not self._powered:
                     return Status.NOT_POWERED, b""
+                if self.faults.card_mute:
+                    return Status.CARD_MUTE, b""
                 answer = card.transmit(data)
                 self._count_apdu()
                 return Status.OK, answer

@@ -24,6 +24,7 @@ class FaultPlan:
     nak_requests: int = 0           # NAK this many valid requests instead of handling them
     pull_card_after_apdus: int | None = None  # card pulled out after this many more APDUs
     silent: bool = False            # reader unplugged: read everything, answer nothing
+    card_mute: bool = False         # card in the slot but dead: no ATR, no APDU answers
 
     def take(self, name: str) -> bool:
         """Use one unit of a counted fault; True if it applies now."""
