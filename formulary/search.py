@@ -29,7 +29,7 @@ T = TypeVar("T")
 EXACT, PREFIX, SUBSTRING = 0, 1, 2
 
 # A name whose readings multiply past this is indexed under its default reading plus the
-# first-reading-of-each-character variant only; no formulary name comes near it.
+# first-reading-of-each-character variant only (the formulary's worst, 地塞米松磷酸钠注射液, has 96).
 _MAX_VARIANTS = 256
 _NON_KEY = re.compile(r"[^a-z0-9]")
 _ASCII_QUERY = re.compile(r"^[A-Za-z0-9]+$")
