@@ -33,13 +33,19 @@ from .db import MessageLog, Nonce, ReversedUnseen, SignIn, make_engine, seed_reg
 from .faults import DROP, FaultPlan
 from .policy import Policy, load_policy
 from .registry import DEFAULT_SEED, INSUPLC_ADMDVS, build_registry
-from .tx import HANDLERS, Ctx, TxError
+from .tx import HANDLERS, Ctx, RawFile, TxError
 
 log = logging.getLogger("settlement.mock_network")
 
 BEIJING = timezone(timedelta(hours=8))
 INFNO_RE = re.compile(r"^(\d{4})[A-Z]?$")
 JSON = "application/json; charset=utf-8"
+ZIP = "application/zip"
+
+
+def media_type(body: bytes) -> str:
+    """A stored answer is either the JSON envelope or a zip file (9102)."""
+    return ZIP if body[:4] == b"PK\x03\x04" else JSON
 
 
 def beijing_now() -> datetime:
@@ -164,7 +170,10 @@ class Simulator:
                     ctx = Ctx(s=s, env=env, msgid=msgid, infno=infno, fixmedins_code=fixmedins,
                               now=received, policy=self.policy, catalogue=self.catalogue)
                     output = fn(ctx, env.get("input"))
-                    resp = self.respond(0, output, received, warn_msg="；".join(ctx.warnings))
+                    if isinstance(output, RawFile):
+                        resp = output.data  # 9102: the file itself is the answer
+                    else:
+                        resp = self.respond(0, output, received, warn_msg="；".join(ctx.warnings))
                     s.add(MessageLog(msgid=msgid, infno=infno, fixmedins_code=fixmedins,
                                      body_hash=h, infcode=0, response=resp, received=received))
                     s.flush()

@@ -170,6 +170,16 @@ class ReversedUnseen(Base):
     at: Mapped[datetime] = mapped_column(DateTime)
 
 
+class StoredFile(Base):
+    """Files of the 9101/9102 exchange: uploaded detail files and reconciliation results."""
+    __tablename__ = "stored_file"
+    file_qury_no: Mapped[str] = mapped_column(String(40), primary_key=True)
+    fixmedins_code: Mapped[str] = mapped_column(String(20), index=True)
+    filename: Mapped[str] = mapped_column(String(200))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    created: Mapped[datetime] = mapped_column(DateTime)
+
+
 class Nonce(Base):
     __tablename__ = "nonce"
     paas_id: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -109,7 +109,7 @@ class _DroppedResponse(Response):
 
 
 async def serve_with_faults(sim: "Simulator", request: Request) -> Response:
-    from .app import INTERNAL_ERROR, JSON, gateway_refusal
+    from .app import INTERNAL_ERROR, JSON, gateway_refusal, media_type
     headers = {k.lower(): v for k, v in request.headers.items()}
     try:
         sim.check_gateway(headers)
@@ -131,7 +131,7 @@ async def serve_with_faults(sim: "Simulator", request: Request) -> Response:
     if result is INTERNAL_ERROR:
         return Response(sim.respond(-1, None, sim.clock(), "医保中心内部错误，请稍后用同一报文重试"),
                          status_code=500, media_type=JSON)
-    return Response(result, media_type=JSON)
+    return Response(result, media_type=media_type(result))
 
 
 def control_routes(sim: "Simulator") -> list[Route]:

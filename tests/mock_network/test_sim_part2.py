@@ -182,3 +182,69 @@ def test_sim_3201_balanced_and_unbalanced(sim):
     off = c.ok("3201", q(first["medfee_sumamt"] + Decimal("0.01"), first["fund_pay_sumamt"], first["acct_pay"], 1))
     assert off["stmtinfo"]["stmt_rslt"] == "1" and "医疗费总额" in off["stmtinfo"]["stmt_rslt_dscr"]
     c.close()
+
+
+# ---- 9101 / 3202 / 9102 -------------------------------------------------------------------
+
+def _zip(name: str, text: str) -> bytes:
+    import io
+    import zipfile
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr(name, text)
+    return buf.getvalue()
+
+
+def test_sim_3202_detail_reconciliation_through_file_exchange(sim):
+    import base64
+    import io
+    import zipfile
+    c = Client(sim.url, wire.Institution("H31011600004", "枫泾镇贵泾村卫生室"))
+    c.sign_in()
+    done = []
+    for _ in range(3):
+        v = fresh(lambda v: v.insutype == "390")
+        psn, mid, total = new_visit(c, v)
+        pre = q2206(psn, mid, "390", total)
+        body = c.body("2207", q2207(pre, c.ok("2206", pre)["setlinfo"]))
+        s = wire.loads(c.post(body).content)["output"]["setlinfo"]
+        done.append((psn, mid, s, wire.loads(body)["msgid"]))
+    psn_b, mid_b, s_b, _ = done[1]
+    c.ok("2208", {"data": {"setl_id": s_b["setl_id"], "mdtrt_id": mid_b, "psn_no": psn_b}})
+
+    def row(psn, mid, s, msgid, refd="0", med=None):
+        return "\t".join([s["setl_id"], mid, psn, msgid, str(med or s["medfee_sumamt"]),
+                          str(s["fund_pay_sumamt"]), str(s["acct_pay"]), refd])
+    lines = [row(*done[0]), row(*done[1], refd="1"),
+             "\t".join(["310116209901012999999999", "M1", "P1", "H31011600004209901010000000001",
+                        "1.00", "0.00", "0.00", "0"])]  # done[2] is missing from the clinic's file
+    up = c.ok("9101", {"fsUploadIn": {"in": base64.b64encode(_zip("detail.txt", "\n".join(lines) + "\n")).decode(),
+                                      "filename": "detail.zip", "fixmedins_code": "H31011600004"}})
+    info = c.ok("3202", {"data": {"setl_optins": "310116", "file_qury_no": up["file_qury_no"],
+                                  "stmt_begndate": today(), "stmt_enddate": today(),
+                                  "medfee_sumamt": Decimal("0"), "fund_pay_sumamt": Decimal("0"),
+                                  "cash_payamt": Decimal("0"), "fixmedins_setl_cnt": 3}})["fileinfo"]
+    r = c.post(c.body("9102", {"fsDownloadIn": {"file_qury_no": info["file_qury_no"],
+                                                "filename": info["filename"],
+                                                "fixmedins_code": "H31011600004"}}))
+    assert r.status_code == 200 and r.headers["content-type"] == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(r.content)) as z:
+        result = [l.split("\t") for l in z.read("result.txt").decode().splitlines()]
+    by_setl = {l[2]: l for l in result}
+    assert by_setl[done[0][2]["setl_id"]][4] == "0"
+    assert by_setl[s_b["setl_id"]][4:6] == ["0", "1"]
+    assert by_setl["310116209901012999999999"][4:7] == ["1", "0", "中心无此结算"]
+    assert by_setl[done[2][2]["setl_id"]][4:7] == ["1", "0", "机构无此结算"]
+    assert all(len(l) == 10 for l in result)
+    bad = c.call("9102", {"fsDownloadIn": {"file_qury_no": "nope", "filename": "", "fixmedins_code": "H31011600004"}})
+    assert bad["infcode"] == -1
+    c.close()
+
+
+def test_sim_9101_refuses_bad_base64_and_foreign_files(sim, client: Client):
+    bad = client.call("9101", {"fsUploadIn": {"in": "%%%", "filename": "x.zip",
+                                              "fixmedins_code": client.inst.fixmedins_code}})
+    assert bad["infcode"] == -1 and "base64" in bad["err_msg"]
+    other = client.call("9101", {"fsUploadIn": {"in": "UEs=", "filename": "x.zip",
+                                                "fixmedins_code": "H31011699999"}})
+    assert other["infcode"] == -1

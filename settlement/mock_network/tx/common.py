@@ -28,6 +28,12 @@ def handler(infno: str, *, needs_sign_in: bool = True):
     return deco
 
 
+@dataclass(frozen=True)
+class RawFile:
+    """A handler result sent as the raw HTTP body (9102's zip), not in the JSON envelope."""
+    data: bytes
+
+
 class TxError(Exception):
     """A business refusal: infcode -1 with this Chinese message."""
 
@@ -53,7 +59,7 @@ class Ctx:
 
     def new_id(self, kind: str) -> str:
         """mdtrt_id / setl_id: region + date + kind digit + 9-digit serial (unique forever)."""
-        digit = {"mdtrt": "1", "setl": "2", "sign": "3"}[kind]
+        digit = {"mdtrt": "1", "setl": "2", "sign": "3", "file": "4"}[kind]
         return f"{REGION}{self.now:%Y%m%d}{digit}{self.serial(kind):09d}"
 
 
