@@ -18,6 +18,7 @@ from sqlalchemy import select
 from cardreader.card import CardData
 from formulary import rules
 from formulary.catalog import Formulary
+from formulary.diagnoses import DiagnosisList
 from settlement import messages, wire
 from settlement.client import Answer, InsurerClient
 from settlement.errors import (GatewayRejected, InsurerRefused, NetworkUnreachable,
@@ -31,7 +32,6 @@ from .config import Settings, assert_training_isolated
 from .crashpoints import crash_point
 from .crypto import FieldCipher, load_or_create_key
 from .db import open_database
-from .diagnoses import diagnosis_name
 from .domain import Operator, RxItem, Settlement, Split, VisitResult
 from .errors import (BlockedByFormulary, CardProblem, NetworkProblem, NotAllowed,
                      OutcomeUnknownProblem, RefusedByInsurer)
@@ -174,9 +174,24 @@ class Counter:
         return tuple(items)
 
     def check(self, items: tuple[RxItem, ...], diagnoses: tuple[str, ...] = (),
-              emergency: bool = False) -> list[rules.Verdict]:
+              emergency: bool = False, person: Person | None = None) -> list[rules.Verdict]:
+        """The formulary's verdicts, with the patient's age, sex and this clinic's history of them."""
         lines = [rules.RxLine(it.code, it.qty, it.days) for it in items]
-        return rules.check(lines, self.formulary, emergency=emergency, diagnoses=diagnoses)
+        return rules.check(lines, self.formulary, emergency=emergency, diagnoses=diagnoses,
+                           age=person.age if person else None,
+                           sex=person.gend or None if person else None,
+                           history=self.history(person) if person else (),
+                           today=self.clock().date())
+
+    def history(self, person: Person) -> list[rules.PriorSupply]:
+        """What this clinic dispensed to the patient before (settled visits), for repeat checks."""
+        from datetime import date as _date
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(Visit.business_date, Visit.items_json).where(
+                Visit.psn_ref == self.cipher.keyed_hash(person.psn_no),
+                Visit.state.in_((vs.SETTLED, vs.SELF_PAID)))).all()
+        return [rules.PriorSupply(item["code"], _date.fromisoformat(day), item["days"])
+                for day, items_json in rows for item in json.loads(items_json)]
 
     def unresolved_verdicts(self, verdicts, overrides: dict[str, str]) -> list[rules.Verdict]:
         """Blocks always stop; a warning stops unless overridden with a reason."""
@@ -234,7 +249,7 @@ class Counter:
                 self.settings.dept_code, self.settings.dept_name), person)
             mdtrt_id = messages.parse_registration(ans.output)
             self.call("2203", visit_id, messages.visit_info(
-                mdtrt_id, person, now, diagnosis, diagnosis_name(diagnosis),
+                mdtrt_id, person, now, diagnosis, DiagnosisList.load_default().name_of(diagnosis),
                 self.operator.opter, self.operator.opter_name, self.settings.dept_name), person)
         except Exception as exc:
             self._fail(visit_id, exc)
@@ -398,7 +413,7 @@ class Counter:
                 "该患者有一笔结算结果未知，核实清楚前不能再次结算，以免重复扣费。请先处理“待核实”的结算。",
                 "person has an unresolved settlement")
         items = self.resolve_items(spec)
-        verdicts = self.check(items, (diagnosis,), emergency)
+        verdicts = self.check(items, (diagnosis,), emergency, person)
         stopping = self.unresolved_verdicts(verdicts, overrides)
         if stopping:
             self.audit.append("formulary_block", "", "blocked",
