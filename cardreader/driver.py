@@ -11,6 +11,7 @@ a lock makes accidental concurrent use safe rather than interleaved.
 from __future__ import annotations
 
 import logging
+import os
 import random
 import threading
 import time
@@ -24,7 +25,7 @@ from .card import CardData
 from .cardfile import SFI_CARD_ID, SFI_HOLDER, SSC_AID, card_data_from_files, redact_file
 from .errors import (ApduFormatError, CardExpiredError, CardFileNotFound, CardMuteError,
                      CardReaderError, CardRemovedError, NoCardError, NotSocialSecurityCard,
-                     PinCancelledError, PinFormatError, PinRequiredError, ProtocolError,
+                     PinCancelledError, PinFormatError, PinRequiredError,
                      ReaderCommunicationError, ReaderNotFound, ReaderNotResponding)
 from .framing import MAX_PAYLOAD, Frame, FrameDecoder, Kind
 from .protocol import CARD_PRESENT, Cmd, Led, Status, cmd_name, status_name
@@ -45,10 +46,10 @@ class CardReader:
     ID number, name, card number and birth date are masked.
     """
 
-    def __init__(self, url: str, *, baudrate: int = 115200, timeout: float = 2.0,
+    def __init__(self, url: str | os.PathLike, *, baudrate: int = 115200, timeout: float = 2.0,
                  retries: int = 3, on_exchange: ExchangeHook | None = None,
                  terminal_no: str = "", device_no: str = ""):
-        self.url = url
+        self.url = url = os.fspath(url)
         self.timeout = timeout
         self.retries = retries
         self.on_exchange = on_exchange
@@ -98,12 +99,17 @@ class CardReader:
             raise PinFormatError(detail="PIN not 4-12 digits")
         with self._lock:
             atr = self._power_on()
+            link_ok = True
             try:
                 self._select()
                 ef05 = self._read_file(SFI_CARD_ID)
                 ef06 = self._read_holder(pin, pin_pad)
+            except (ReaderNotResponding, ReaderCommunicationError):
+                link_ok = False  # a POWER_OFF would only wait out the same dead line again
+                raise
             finally:
-                self._power_off_quietly()
+                if link_ok:
+                    self._power_off_quietly()
             card = card_data_from_files(atr, ef05, ef06, terminal_no=self.terminal_no,
                                         device_no=self.device_no)
         if check_expiry:
@@ -322,4 +328,4 @@ def _trace_response(resp: A.Response) -> str:
     return f"{body}SW {resp.sw:04X}"
 
 
-__all__ = ["CardReader", "ExchangeHook", "ProtocolError"]
+__all__ = ["CardReader", "CardReaderError", "ExchangeHook"]

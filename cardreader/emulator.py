@@ -15,7 +15,7 @@ Tests use ``reader.start()`` (a daemon thread) and ``reader.stop()``, or ``with 
 
 Faults for tests and training (each a method; ``clear_faults()`` undoes them all):
 ``add_noise(answers, noise)``, ``corrupt_answers(n, after)``, ``split_answers(n, pieces, delay)``,
-``slow(delay)``, ``nak_requests(n)``, ``pull_card_after(apdus)``, ``set_silent(flag)``,
+``slow(delay)``, ``nak_requests(n)``, ``pull_card_after(apdus)``, ``set_silent(flag, after)``,
 ``mute_card(flag)``.
 Cards with a problem are VirtualCards: past expiry date, ``pin_tries_left = 0`` (locked),
 or another AID (not a social-security card: SELECT answers 6A82).
@@ -29,6 +29,7 @@ master (no slave open at all) is still handled by sleeping briefly.
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import select
 import threading
@@ -41,6 +42,7 @@ from .faults import DEFAULT_NOISE, FaultPlan
 from .framing import Frame, FrameDecoder, Kind
 from .protocol import CARD_POWERED, CARD_PRESENT, Cmd, Status
 
+log = logging.getLogger(__name__)
 _IDLE_RESYNC = 0.3  # quiet line with a partial frame pending: its LEN was likely corrupted
 _POLL = 0.05
 
@@ -118,10 +120,14 @@ class VirtualReader:
         with self._lock:
             self.faults.pull_card_after_apdus = apdus
 
-    def set_silent(self, silent: bool = True) -> None:
-        """Reader unplugged / dead: bytes are read and dropped, nothing is answered."""
+    def set_silent(self, silent: bool = True, after: int = 0) -> None:
+        """Reader unplugged / dead: bytes are read and dropped, nothing is answered --
+        at once, or once ``after`` more answers have gone out."""
         with self._lock:
-            self.faults.silent = silent
+            if silent and after:
+                self.faults.silent_after = after
+            else:
+                self.faults.silent, self.faults.silent_after = silent, None
 
     def mute_card(self, mute: bool = True) -> None:
         """The card is in the slot but does not answer (dirty or broken chip)."""
@@ -144,6 +150,8 @@ class VirtualReader:
 
         ``hold_slave=False`` closes our slave fd, so the master sees EIO whenever no client
         has the port open (the serving loop waits that out)."""
+        if self._master is not None:
+            raise RuntimeError("this VirtualReader already has a pty open")
         master, slave = os.openpty()
         tty.setraw(slave)          # bytes pass unchanged: no echo, no CR/LF mapping, no signals
         os.set_blocking(master, False)
@@ -175,17 +183,25 @@ class VirtualReader:
         quiet_since = time.monotonic()
         while not self._stop.is_set():
             data = self._read()
-            if data:
-                quiet_since = time.monotonic()
-                self._on_bytes(data)
-            elif self._decoder.pending and time.monotonic() - quiet_since > _IDLE_RESYNC:
-                for frame in self._decoder.resync():
-                    self._handle(frame)
+            try:
+                if data:
+                    quiet_since = time.monotonic()
+                    self._on_bytes(data)
+                elif self._decoder.pending and time.monotonic() - quiet_since > _IDLE_RESYNC:
+                    for frame in self._decoder.resync():
+                        self._handle(frame)
+            except Exception:  # one bad request must not take the reader down for the day
+                log.exception("virtual reader: request handling failed")
 
     def stop(self) -> None:
         self._stop.set()
         if self._thread and self._thread is not threading.current_thread():
-            self._thread.join(timeout=2)
+            self._thread.join(timeout=5)
+            if self._thread.is_alive():
+                # Closing now could hand our fd numbers to someone else's files while the
+                # thread still writes to them; leak them instead.
+                log.warning("virtual reader thread did not stop; leaving its pty open")
+                return
         self._thread = None
         for fd in (self._master, self._slave):
             if fd is not None:
@@ -266,8 +282,8 @@ class VirtualReader:
         with self._lock:
             pieces = self.faults.shape(response)
         for delay, piece in pieces:
-            if delay:
-                time.sleep(delay)
+            if delay and self._stop.wait(delay):
+                return
             self._write(piece)
 
     def _execute(self, code: int, data: bytes) -> tuple[int, bytes]:

@@ -24,6 +24,7 @@ class FaultPlan:
     nak_requests: int = 0           # NAK this many valid requests instead of handling them
     pull_card_after_apdus: int | None = None  # card pulled out after this many more APDUs
     silent: bool = False            # reader unplugged: read everything, answer nothing
+    silent_after: int | None = None  # ... from when this many more answers have gone out
     card_mute: bool = False         # card in the slot but dead: no ATR, no APDU answers
 
     def take(self, name: str) -> bool:
@@ -36,6 +37,10 @@ class FaultPlan:
 
     def shape(self, answer: bytes) -> list[tuple[float, bytes]]:
         """The answer frame as (delay before, bytes) pieces to write."""
+        if self.silent_after is not None:
+            self.silent_after -= 1
+            if self.silent_after <= 0:
+                self.silent, self.silent_after = True, None
         pieces: list[tuple[float, bytes]] = []
         if self.take("noise_answers"):
             pieces.append((0.0, self.noise))

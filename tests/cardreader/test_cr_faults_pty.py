@@ -217,3 +217,12 @@ def test_silent_reader_gives_up_within_four_timeouts(rig):
     with pytest.raises(ReaderNotResponding):
         reader.card_present()
     assert time.monotonic() - start < 4 * 0.3 + 0.5
+
+
+def test_reader_dying_mid_read_fails_within_four_timeouts_without_a_power_off_wait(rig):
+    vr, reader = rig
+    vr.set_silent(after=1)  # answers POWER_ON, then nothing
+    start = time.monotonic()
+    with pytest.raises(ReaderNotResponding):
+        reader.read_card()
+    assert time.monotonic() - start < 4 * 0.3 + 0.6

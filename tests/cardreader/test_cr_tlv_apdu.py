@@ -219,3 +219,16 @@ def test_command_apdu_parser_gives_command_or_format_error_for_any_bytes(junk):
     except ApduFormatError:
         return
     assert cmd.encode() == junk
+
+
+tlv_files = st.lists(st.tuples(st.sampled_from([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 13]),
+                               st.binary(max_size=40)), max_size=12).map(encode_tlv)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.binary(max_size=120), tlv_files), st.one_of(st.binary(max_size=120), tlv_files))
+def test_any_file_content_gives_card_data_or_card_data_error_never_another_exception(ef05, ef06):
+    try:
+        card_data_from_files(b"\x3b", ef05, ef06)
+    except CardDataError as e:
+        assert e.message == "读卡失败：卡片数据校验错误，请重新插卡"
