@@ -174,10 +174,9 @@ def _reconcile_details(counter, day: date, rows, report: DayCloseReport) -> None
 def sign_out(counter) -> None:
     today = counter.clock().date().isoformat()
     with counter.engine.connect() as conn:
-        row = conn.execute(select(SignIn).where(SignIn.business_date == today,
-                                                SignIn.opter == counter.operator.opter,
-                                                SignIn.signed_out_at.is_(None))
-                           .order_by(SignIn.id.desc())).scalars().first()
+        row = conn.execute(select(SignIn.id, SignIn.sign_no).where(
+            SignIn.business_date == today, SignIn.opter == counter.operator.opter,
+            SignIn.signed_out_at.is_(None)).order_by(SignIn.id.desc())).first()
     if row is None:
         return
     counter.call("9002", None, messages.sign_out(counter.operator.opter, row.sign_no))
