@@ -16,6 +16,7 @@ as typed ``ProtocolError``s in ``errors`` for the caller to act on (NAK, early r
 """
 from __future__ import annotations
 
+import binascii
 from collections import deque
 from dataclasses import dataclass
 from enum import Enum
@@ -30,24 +31,12 @@ TRAILER_LEN = 3  # CRC_HI CRC_LO ETX
 OVERHEAD = HEADER_LEN + TRAILER_LEN
 
 
-def _crc_table() -> list[int]:
-    table = []
-    for byte in range(256):
-        crc = byte << 8
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else (crc << 1)
-        table.append(crc & 0xFFFF)
-    return table
-
-
-_TABLE = _crc_table()
-
-
 def crc16_ccitt_false(data: bytes | bytearray | memoryview, crc: int = 0xFFFF) -> int:
-    """CRC-16/CCITT-FALSE; crc16_ccitt_false(b"123456789") == 0x29B1."""
-    for b in data:
-        crc = ((crc << 8) & 0xFFFF) ^ _TABLE[(crc >> 8) ^ b]
-    return crc
+    """CRC-16/CCITT-FALSE; crc16_ccitt_false(b"123456789") == 0x29B1.
+
+    binascii.crc_hqx is exactly this polynomial, unreflected, with the init we pass -- and in C,
+    which keeps resync over adversarial noise (an STX every few bytes) cheap."""
+    return binascii.crc_hqx(data, crc)
 
 
 class Kind(Enum):

@@ -69,12 +69,15 @@ def test_slow_reader_within_timeout_reads_the_card(rig, sample):
     assert reader.read_card() == sample
 
 
-def test_reader_that_stops_answering_gives_no_response_error(rig):
+def test_reader_that_stops_answering_gives_no_response_error_within_four_timeouts(rig):
     vr, reader = rig
+    reader.timeout = 0.15
     vr.set_silent()
+    start = time.monotonic()
     with pytest.raises(ReaderNotResponding) as e:
         reader.read_card()
     assert e.value.message == "读卡器没有响应，请检查读卡器连接线后重试"
+    assert time.monotonic() - start < 4 * 0.15 + 0.5
 
 
 def test_two_naked_requests_are_retransmitted_and_card_reads(rig, sample):
@@ -210,19 +213,12 @@ def test_trace_never_contains_the_pin(pin_card):
     assert "123456" not in text and "31323334" not in text and "PIN ****" in text
 
 
-def test_silent_reader_gives_up_within_four_timeouts(rig):
-    vr, reader = rig
-    vr.set_silent()
-    start = time.monotonic()
-    with pytest.raises(ReaderNotResponding):
-        reader.card_present()
-    assert time.monotonic() - start < 4 * 0.3 + 0.5
-
-
 def test_reader_dying_mid_read_fails_within_four_timeouts_without_a_power_off_wait(rig):
     vr, reader = rig
+    reader.timeout = 0.15
     vr.set_silent(after=1)  # answers POWER_ON, then nothing
     start = time.monotonic()
     with pytest.raises(ReaderNotResponding):
         reader.read_card()
-    assert time.monotonic() - start < 4 * 0.3 + 0.6
+    # 4 tries of SELECT; a POWER_OFF after it would add another 4 x timeout.
+    assert time.monotonic() - start < 4 * 0.15 + 0.5

@@ -160,3 +160,27 @@ def test_control_frame_kinds_are_distinguished():
 
 def test_frame_repr_shows_no_payload():
     assert "310117" not in repr(Frame(1, 0, b"310117"))
+
+
+def _crc_bitwise(data: bytes) -> int:
+    crc = 0xFFFF
+    for b in data:
+        crc ^= b << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) & 0xFFFF if crc & 0x8000 else (crc << 1) & 0xFFFF
+    return crc
+
+
+@FAST
+@given(st.binary(max_size=200))
+def test_crc_matches_a_bitwise_ccitt_false_reference(data):
+    assert crc16_ccitt_false(data) == _crc_bitwise(data)
+
+
+@pytest.mark.timeout(10)
+def test_adversarial_stx_pattern_is_decoded_quickly():
+    import time
+    junk = b"\x02\x03" * 100_000  # every STX's LEN and ETX check out; only the CRC fails
+    start = time.monotonic()
+    assert FrameDecoder().feed(junk) == []
+    assert time.monotonic() - start < 3
