@@ -76,6 +76,8 @@ EN: dict[str, str] = {
     "结果未知：请勿重复收费": "Outcome unknown: do not charge again",
     "正在处理，请稍候": "Working, please wait",
     "急诊处方（最多3天）": "Emergency prescription (max 3 days)",
+    "拼音首字母或编码，如 gxy": "Pinyin initials or code, e.g. gxy",
+    "请选择诊断（可输入拼音首字母，如 gxy）": "Choose a diagnosis (pinyin initials work, e.g. gxy)",
     "请先按 F5 预结算": "Press F5 to pre-settle first",
 }
 

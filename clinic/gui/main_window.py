@@ -11,16 +11,17 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from PySide6.QtCore import QEvent, QUrl, Qt
 from PySide6.QtGui import QColor, QDesktopServices, QFont, QKeySequence, QShortcut
-from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QFormLayout, QFrame, QGridLayout,
+from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QFormLayout, QFrame, QGridLayout,
                                QGroupBox, QHBoxLayout, QHeaderView, QInputDialog, QLabel,
                                QLineEdit, QListWidget, QListWidgetItem, QMainWindow, QMessageBox,
                                QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from clinic.crypto import mask_id
-from clinic.diagnoses import COMMON as DIAGNOSES
 from clinic.errors import CounterError, OutcomeUnknownProblem
+from formulary.diagnoses import DiagnosisList
 from settlement.money import yuan
 
+from .diagnosis_box import DiagnosisBox
 from .drug_picker import DrugPicker
 from .i18n import tr
 from .workers import TaskRunner
@@ -31,6 +32,7 @@ if TYPE_CHECKING:  # the window is built around an injected Counter; no import c
 log = logging.getLogger(__name__)
 
 TRAINING_TEXT = "培训模式 — 不产生真实费用"
+DEFAULT_DIAGNOSIS = "I10"  # the commonest visit at a village counter: a hypertension refill
 
 VERDICT_STYLE = {  # outcome -> (label, text colour, background)
     "block": ("禁止", "#b71c1c", "#ffebee"),
@@ -189,10 +191,8 @@ class MainWindow(QMainWindow):
 
         dx_box = QGroupBox(tr("诊断"))
         dx = QVBoxLayout(dx_box)
-        self.diagnosis = QComboBox(objectName="diagnosis")
-        for code, name in DIAGNOSES.items():
-            self.diagnosis.addItem(f"{code}  {name}", code)
-        self.diagnosis.currentIndexChanged.connect(lambda _i: self._prescription_changed())
+        self.diagnosis = DiagnosisBox(DiagnosisList.load_default(), objectName="diagnosis")
+        self.diagnosis.codeChanged.connect(lambda _code: self._prescription_changed())
         dx.addWidget(self.diagnosis)
         self.emergency = QCheckBox(tr("急诊处方（最多3天）"), objectName="emergency")
         self.emergency.toggled.connect(lambda _on: self._prescription_changed())
@@ -401,8 +401,8 @@ class MainWindow(QMainWindow):
         if rows:
             self._prescription_changed()
 
-    def _diagnosis_code(self) -> str:
-        return self.diagnosis.currentData() or self.diagnosis.currentText().split()[0]
+    def _diagnosis_code(self) -> str | None:
+        return self.diagnosis.code()
 
     def _prescription_changed(self) -> None:
         if self._settlement is not None:
@@ -417,14 +417,14 @@ class MainWindow(QMainWindow):
         self._refresh_verdicts()
 
     def _refresh_verdicts(self) -> None:
-        """Live verdicts on the worker (the rules may read history); stale answers are dropped."""
+        """Live verdicts on the worker (the rules read this clinic's history); stale answers dropped."""
         self._check_generation += 1
         generation = self._check_generation
         if not self._items:
             self._verdicts = []
             self._fill_verdicts([])
             return
-        counter, items = self.counter, tuple(self._items)
+        counter, items, person = self.counter, tuple(self._items), self._person
         diagnosis, emergency = self._diagnosis_code(), self.emergency.isChecked()
 
         def done(verdicts) -> None:
@@ -436,8 +436,9 @@ class MainWindow(QMainWindow):
             if generation == self._check_generation:
                 self.show_error(exc)
 
-        self.runner.submit(lambda: counter.check(items, (diagnosis,), emergency), done, failed,
-                           quiet=True)
+        diagnoses = (diagnosis,) if diagnosis else ()
+        self.runner.submit(lambda: counter.check(items, diagnoses, emergency, person), done,
+                           failed, quiet=True)
 
     def _fill_table(self) -> None:
         self.rx_table.setRowCount(len(self._items))
@@ -484,13 +485,17 @@ class MainWindow(QMainWindow):
             self.show_message(tr("请先添加药品"), "error")
             self.picker.search_box.setFocus()
             return
+        if self._diagnosis_code() is None:
+            self.show_message(tr("请选择诊断（可输入拼音首字母，如 gxy）"), "error")
+            self.diagnosis.setFocus()
+            return
         counter = self.counter
         person, cred = self._person, self._cred
         items, diagnosis = tuple(self._items), self._diagnosis_code()
         emergency, overrides = self.emergency.isChecked(), dict(self._overrides)
 
         def work():
-            verdicts = counter.check(items, (diagnosis,), emergency)
+            verdicts = counter.check(items, (diagnosis,), emergency, person)
             stopping = counter.unresolved_verdicts(verdicts, overrides)
             if stopping:
                 counter.audit.append("formulary_block", "", "blocked",
@@ -599,7 +604,7 @@ class MainWindow(QMainWindow):
         self._outcome_unknown = False
         self._check_generation += 1  # a live check still running belongs to the last patient
         self._clear_presettlement()
-        self.diagnosis.setCurrentIndex(0)
+        self.diagnosis.set_code(DEFAULT_DIAGNOSIS)
         self.emergency.setChecked(False)
         for label in (self.name_value, self.certno_value, self.insutype_value, self.age_value,
                       self.balance_value, self.setl_id_value, self.receipt_value):

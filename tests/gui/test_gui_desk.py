@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from clinic.gui.main_window import TRAINING_TEXT, MainWindow
 from clinic.models import AuditEvent, Visit
 from clinic.services import counter_services
 from settlement.money import yuan
+from settlement.values import Person
 
 pytestmark = pytest.mark.gui
 
@@ -249,3 +251,48 @@ def test_a_warning_without_a_reason_stops_before_the_insurer(qtbot, make_window,
     assert not w.settle_button.isEnabled()
     with w.counter.engine.connect() as conn:
         assert conn.execute(select(Visit.id)).first() is None
+
+
+def test_the_diagnosis_is_found_by_pinyin_initials(qtbot, make_window):
+    w = make_window()
+    assert w.diagnosis.code() == "I10"
+    edit = w.diagnosis.lineEdit()
+    edit.selectAll()
+    qtbot.keyClicks(edit, "tnb")  # 糖尿病
+    qtbot.keyClick(edit, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: w.diagnosis.code() is not None)
+    assert w.diagnosis.code().startswith("E1") and "糖尿病" in w.diagnosis.currentText()
+
+
+def test_presettle_asks_for_a_diagnosis_the_list_does_not_know(qtbot, make_window):
+    w = make_window()
+    w._person = Person("P1", "测试", "11010519491231002X", "2", date(1949, 12, 31), 76, "310", "11",
+                       "1", 0, "310116")  # the check happens before anything is sent
+    qtbot.keyClicks(w.picker.search_box, "xbdp")
+    qtbot.keyClick(w.picker.search_box, Qt.Key.Key_Return)
+    w.diagnosis.setEditText("zzzz")
+    w.presettle()
+    text, kind = message(w)
+    assert kind == "error" and "诊断" in text and not w.runner.busy
+
+
+def test_the_next_patient_starts_clean_and_a_repeat_refill_is_flagged(qtbot, make_window, services):
+    network_url, reader_path = services
+    w = make_window(network_url, reader_path)
+    w.confirm_settle = lambda split: True
+    _patient_and_drug(qtbot, w, "xbdp", days=7)
+    press(qtbot, w, Qt.Key.Key_F5)
+    qtbot.waitUntil(lambda: w.settle_button.isEnabled(), timeout=WORKER_TIMEOUT_MS)
+    press(qtbot, w, Qt.Key.Key_F9)
+    qtbot.waitUntil(lambda: w.setl_id_value.text() != "—", timeout=WORKER_TIMEOUT_MS)
+
+    press(qtbot, w, Qt.Key.Key_F12)
+    assert w.rx_table.rowCount() == 0 and w.name_value.text() == "—"
+    assert all(label.text() == "—" for label in w.split_labels.values())
+    assert w.setl_id_value.text() == "—" and not w.open_receipt_button.isEnabled()
+
+    _patient_and_drug(qtbot, w, "xbdp", days=7)  # same card, same drug, same day
+    qtbot.waitUntil(lambda: w.runner.idle and w.verdict_list.count() > 0, timeout=WORKER_TIMEOUT_MS)
+    first = w.verdict_list.item(0)
+    assert first.data(Qt.ItemDataRole.UserRole) == "warn", first.text()
+    assert "R006" in first.toolTip()
