@@ -296,3 +296,28 @@ def test_the_next_patient_starts_clean_and_a_repeat_refill_is_flagged(qtbot, mak
     first = w.verdict_list.item(0)
     assert first.data(Qt.ItemDataRole.UserRole) == "warn", first.text()
     assert "R006" in first.toolTip()
+
+
+def test_an_unreadable_settle_answer_shows_unknown_and_offers_no_second_charge(qtbot, make_window,
+                                                                        tmp_path):
+    from clinic.services import start_reader, start_simulator
+    # A truncated 2207 answer: money may have moved, so the window must not offer F9 again.
+    sim = start_simulator(tmp_path / "insurer.db", extra=["--fault", "2207:malformed:99"])
+    reader = start_reader()
+    try:
+        w = make_window(sim.address, reader.address)
+        w.confirm_settle = lambda split: True
+        _patient_and_drug(qtbot, w, "xbdp", days=7)
+        press(qtbot, w, Qt.Key.Key_F5)
+        qtbot.waitUntil(lambda: w.settle_button.isEnabled(), timeout=WORKER_TIMEOUT_MS)
+        press(qtbot, w, Qt.Key.Key_F9)
+        qtbot.waitUntil(lambda: not w.runner.busy, timeout=60_000)
+        text, kind = message(w)
+        assert kind == "error" and "未知" in text, text
+        assert not w.settle_button.isEnabled() and not w.presettle_button.isEnabled()
+        assert w.setl_id_value.text() == "—"
+        with w.counter.engine.connect() as conn:
+            assert conn.execute(select(Visit.state)).scalar_one() == "unknown"
+    finally:
+        reader.stop()
+        sim.stop()
