@@ -5,6 +5,7 @@ training profile sees the same people. Everyone in it is fictitious.
 """
 from __future__ import annotations
 
+import hashlib
 import random
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -177,6 +178,12 @@ def _index(seed: int) -> tuple[dict[str, Villager], dict[str, Villager]]:
 
 def find_by_card(card_no: str, seed: int = DEFAULT_SEED) -> Villager | None:
     return _index(seed)[0].get(card_no)
+
+
+def ec_token(psn_no: str, on: date) -> str:
+    """The simulator's electronic-voucher token (ecToken, 40 chars) of a person for one day.
+    Stands in for the voucher hub, which the simulator does not model."""
+    return hashlib.sha1(f"sim-ecToken|{psn_no}|{on:%Y%m%d}".encode()).hexdigest().upper()
 
 
 def find_by_certno(certno: str, seed: int = DEFAULT_SEED) -> Villager | None:

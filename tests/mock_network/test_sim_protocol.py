@@ -298,3 +298,15 @@ def test_sim_idempotency_and_nonces_survive_a_restart(tmp_path):
         c.close()
     finally:
         sim.stop()
+
+
+def test_sim_1101_by_electronic_voucher_token_of_today(client: Client):
+    from settlement.mock_network.registry import ec_token
+    v = default_villager()
+    q = {"data": {"mdtrt_cert_type": "01", "mdtrt_cert_no": ec_token(v.psn_no, time_today()),
+                  "card_sn": "", "begntime": "", "psn_cert_type": "01", "certno": "", "psn_name": ""}}
+    assert client.ok("1101", q)["baseinfo"]["psn_no"] == v.psn_no
+    from datetime import timedelta
+    q["data"]["mdtrt_cert_no"] = ec_token(v.psn_no, time_today() - timedelta(days=1))
+    out = client.call("1101", q)
+    assert out["infcode"] == -1 and "电子凭证" in out["err_msg"]

@@ -6,6 +6,7 @@ from sqlalchemy import select
 from settlement.money import to_wire
 
 from ..db import Account, Person
+from ..registry import ec_token
 from .common import REGION, Ctx, TxError, age_on, handler, node, text, ymd
 
 CERT_TYPES = {"01": "医保电子凭证", "02": "居民身份证", "03": "社会保障卡"}
@@ -28,7 +29,9 @@ def find(ctx: Ctx, d: dict) -> Person:
         if p is None:
             raise TxError("未查询到该身份证号的参保信息，请核对号码")
     elif cert_type == "01":
-        raise TxError("模拟器暂不支持医保电子凭证（01），请读社保卡或输入身份证号")
+        p = _by_token(ctx, cert_no)
+        if p is None:
+            raise TxError("医保电子凭证无效或已过期，请患者刷新二维码后重新扫码")
     else:
         raise TxError(f"就诊凭证类型 {cert_type} 无效，应为 01、02 或 03")
     certno = text(d, "certno", required=False)
@@ -38,6 +41,15 @@ def find(ctx: Ctx, d: dict) -> Person:
     if name and name != p.psn_name:
         raise TxError("姓名与参保信息不符，请核对")
     return p
+
+
+def _by_token(ctx: Ctx, token: str) -> Person | None:
+    # Tokens are valid on the day they were issued (Beijing time).
+    day = ctx.now.date()
+    for psn_no in ctx.s.scalars(select(Person.psn_no)):
+        if ec_token(psn_no, day) == token.upper():
+            return ctx.s.get(Person, psn_no)
+    return None
 
 
 @handler("1101")
