@@ -21,25 +21,22 @@ Cards with a problem are VirtualCards: past expiry date, ``pin_tries_left = 0`` 
 or another AID (not a social-security card: SELECT answers 6A82).
 ``type_pin(*entries)`` queues what the patient types on the reader's PIN pad (None = cancel).
 
-The emulator keeps its own fd on the slave side open: the pty then keeps its raw termios
-between client sessions (Linux resets a pty's termios on the slave's last close), and
-answers written while no client is open are discarded by pyserial's open.  EIO on the
-master (no slave open at all) is still handled by sleeping briefly.
+The pty side (``lines.PtyLine``) keeps its own fd on the slave open, so the pty keeps its raw
+termios between client sessions; EIO on the master (no slave open) is waited out.
+``open_tcp()`` serves ``socket://127.0.0.1:PORT`` instead, for machines without ptys.
 """
 from __future__ import annotations
 
-import errno
 import logging
 import os
-import select
 import threading
 import time
-import tty
 
 from .cardfile import VirtualCard
 from .errors import CrcMismatch
 from .faults import DEFAULT_NOISE, FaultPlan
 from .framing import Frame, FrameDecoder, Kind
+from .lines import PtyLine, TcpLine
 from .protocol import CARD_POWERED, CARD_PRESENT, Cmd, Status
 
 log = logging.getLogger(__name__)
@@ -62,8 +59,7 @@ class VirtualReader:
         self._card = card
         self._powered = False
         self._lock = threading.RLock()
-        self._master: int | None = None
-        self._slave: int | None = None
+        self._line: PtyLine | TcpLine | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._decoder = FrameDecoder()
@@ -150,16 +146,7 @@ class VirtualReader:
 
         ``hold_slave=False`` closes our slave fd, so the master sees EIO whenever no client
         has the port open (the serving loop waits that out)."""
-        if self._master is not None:
-            raise RuntimeError("this VirtualReader already has a pty open")
-        master, slave = os.openpty()
-        tty.setraw(slave)          # bytes pass unchanged: no echo, no CR/LF mapping, no signals
-        os.set_blocking(master, False)
-        self._master, self._slave = master, slave
-        self.path = os.ttyname(slave)
-        if not hold_slave:
-            os.close(slave)
-            self._slave = None
+        self._attach(PtyLine(hold_slave))
         if link:
             if os.path.islink(link):
                 os.unlink(link)
@@ -167,9 +154,21 @@ class VirtualReader:
             self.link = link
         return self.path
 
+    def open_tcp(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        """Listen on TCP instead (one client at a time); returns "socket://host:port", a URL
+        CardReader accepts.  For machines without ptys (Windows demos)."""
+        self._attach(TcpLine(host, port))
+        return self.path
+
+    def _attach(self, line: PtyLine | TcpLine) -> None:
+        if self._line is not None:
+            line.close()
+            raise RuntimeError("this VirtualReader already has a line open")
+        self._line, self.path = line, line.address
+
     def start(self) -> "VirtualReader":
-        """Serve on a daemon thread (opening a pty first if none is open)."""
-        if self._master is None:
+        """Serve on a daemon thread (opening a pty first if no line is open)."""
+        if self._line is None:
             self.open_pty()
         self._stop.clear()
         self._thread = threading.Thread(target=self.serve_forever, name="virtual-reader",
@@ -178,11 +177,14 @@ class VirtualReader:
         return self
 
     def serve_forever(self) -> None:
-        if self._master is None:
-            raise RuntimeError("call open_pty() first")
+        line = self._line
+        if line is None:
+            raise RuntimeError("call open_pty() or open_tcp() first")
         quiet_since = time.monotonic()
         while not self._stop.is_set():
-            data = self._read()
+            data, new_client = line.read(_POLL)
+            if new_client:
+                self._decoder.reset()  # a half frame from the last client means nothing now
             try:
                 if data:
                     quiet_since = time.monotonic()
@@ -200,16 +202,12 @@ class VirtualReader:
             if self._thread.is_alive():
                 # Closing now could hand our fd numbers to someone else's files while the
                 # thread still writes to them; leak them instead.
-                log.warning("virtual reader thread did not stop; leaving its pty open")
+                log.warning("virtual reader thread did not stop; leaving its line open")
                 return
         self._thread = None
-        for fd in (self._master, self._slave):
-            if fd is not None:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
-        self._master = self._slave = None
+        if self._line is not None:
+            self._line.close()
+            self._line = None
         if self.link and os.path.islink(self.link):
             os.unlink(self.link)
         self.link = None
@@ -220,34 +218,11 @@ class VirtualReader:
     def __exit__(self, *exc) -> None:
         self.stop()
 
-    # -- I/O ----------------------------------------------------------------------------
-
-    def _read(self) -> bytes:
-        try:
-            ready, _, _ = select.select([self._master], [], [], _POLL)
-            return os.read(self._master, 4096) if ready else b""
-        except (BlockingIOError, InterruptedError):
-            return b""
-        except OSError as e:
-            if e.errno == errno.EIO:   # no client has the slave open: wait for one
-                time.sleep(_POLL)
-                return b""
-            if self._stop.is_set() or e.errno == errno.EBADF:
-                return b""
-            raise
-        except (TypeError, ValueError):  # fd closed by stop() under our feet
-            return b""
+    # -- protocol -----------------------------------------------------------------------
 
     def _write(self, raw: bytes) -> None:
-        view, deadline = memoryview(raw), time.monotonic() + 1.0
-        while view and time.monotonic() < deadline and self._master is not None:
-            try:
-                n = os.write(self._master, view)
-                view = view[n:]
-            except BlockingIOError:   # client not reading: wait a little, then give up
-                select.select([], [self._master], [], _POLL)
-            except OSError:
-                return
+        if self._line is not None:
+            self._line.write(raw)
 
     def _on_bytes(self, data: bytes) -> None:
         if self.faults.silent:
@@ -258,8 +233,6 @@ class VirtualReader:
         for err in self._decoder.pop_errors():
             if isinstance(err, CrcMismatch):
                 self._write(Frame.nak(err.seq).encode())
-
-    # -- protocol -----------------------------------------------------------------------
 
     def _handle(self, frame: Frame) -> None:
         if frame.kind is not Kind.DATA:
