@@ -1,8 +1,9 @@
 """The counter window: card → patient → drugs → verdicts → pre-settle → settle → receipt.
 
-Widgets are touched only on the GUI thread; every Counter call that reaches the card reader,
-the network or the database runs on the TaskRunner's single worker. Drug search and the rule
-check are pure in-memory formulary calls and run inline so the verdicts follow every keystroke.
+Widgets are touched only on the GUI thread. Every Counter call that reaches the card reader,
+the network or the database (including the rule check, which reads dispensing history) runs on
+the TaskRunner's single worker. Only the drug search and resolve_items, pure in-memory formulary
+lookups, run inline so the match list follows every keystroke.
 """
 from __future__ import annotations
 
