@@ -9,7 +9,7 @@ from ..db import FeeLine, MessageLog, ReversedUnseen, Settlement, SignIn, Visit
 from .common import Ctx, TxError, handler, node, person, text
 from .settle import undo
 
-NO_EFFECT = {"1101", "2203", "2206", "3201", "9002"}
+NO_EFFECT = {"1101", "2203", "2206", "3201", "3202", "9002", "9101", "9102"}  # nothing to undo
 
 
 def _reverse_2207(ctx: Ctx, omsgid: str) -> None:
