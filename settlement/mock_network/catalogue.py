@@ -69,8 +69,13 @@ def load_csv(path: Path) -> dict[str, Item]:
     return items
 
 
-def catalogue(policy: Policy, path: str | Path | None = None) -> dict[str, Item]:
-    """code -> Item. `path` defaults to the formulary's CSV; a missing file gives an empty list."""
+def catalogue(policy: Policy | None = None, path: str | Path | None = None) -> dict[str, Item]:
+    """code -> Item. `path` defaults to the formulary's CSV (a missing file: only the
+    consultation fee is listed, everything else is fully self-paid); `policy` (default: the
+    default policy file) names the consultation fee item."""
+    if policy is None:
+        from .policy import load_policy
+        policy = load_policy()
     p = Path(path) if path else FORMULARY_CSV
     items: dict[str, Item] = {}
     if p.exists():

@@ -25,17 +25,21 @@ _serial = itertools.count(int(time.time()) % 5000)
 
 
 class SimProcess:
-    def __init__(self, db_url: str, *extra: str):
+    def __init__(self, db_url: str, *extra: str, stderr_path: Path | None = None):
         self.db_url = db_url
         self.extra = extra
+        self.stderr_path = stderr_path
         self.proc: subprocess.Popen | None = None
         self.url = ""
 
     def start(self) -> "SimProcess":
         cmd = [sys.executable, "-m", "settlement.mock_network", "--port", "0", "--db", self.db_url,
                "--catalogue", str(CATALOGUE), *self.extra]
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        err = open(self.stderr_path, "wb") if self.stderr_path else subprocess.DEVNULL
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=err,
                                      env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        if self.stderr_path:
+            err.close()
         sel = selectors.DefaultSelector()
         sel.register(self.proc.stdout, selectors.EVENT_READ)
         if not sel.select(timeout=20):

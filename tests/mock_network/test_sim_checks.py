@@ -96,3 +96,43 @@ def test_sim_refuses_to_start_on_a_busy_port(tmp_path):
     finally:
         busy.close()
     assert p.returncode != 0 and "cannot start" in p.stderr and p.stdout == ""
+
+
+def test_sim_logs_hold_no_name_or_id_number_and_stdout_only_the_banner(tmp_path):
+    import signal
+    from settlement.mock_network.registry import default_villager
+    from .conftest import SimProcess, new_visit, settle_visit
+    log = tmp_path / "sim.log"
+    p = SimProcess(f"sqlite:///{tmp_path / 'l.db'}", "--log-level", "DEBUG", stderr_path=log).start()
+    try:
+        c = Client(p.url)
+        c.sign_in()
+        v = default_villager()
+        psn, mid, total = new_visit(c, v)
+        settle_visit(c, psn, mid, "390", total)
+        bad = q1101(v)
+        bad["data"]["psn_name"] = "错名字"
+        c.call("1101", bad)
+        c.close()
+    finally:
+        p.proc.send_signal(signal.SIGINT)
+        assert p.proc.wait(10) == 0
+    rest = p.proc.stdout.read()
+    assert rest == b""  # exactly one line on stdout
+    text = log.read_text(encoding="utf-8")
+    assert "2207" in text  # the log is there...
+    for secret in (v.psn_name, v.certno, v.card_no, v.card_sn, "错名字"):
+        assert secret not in text  # ...without identifiers
+
+
+def test_sim_catalogue_from_the_formulary_file_and_tolerates_a_missing_one(tmp_path):
+    from settlement.mock_network.catalogue import FORMULARY_CSV, catalogue
+    missing = catalogue(path=tmp_path / "none.csv")
+    assert list(missing) == ["001102000010000"]  # only the consultation fee
+    mine = catalogue(path=CATALOGUE)
+    assert mine["XJ01CAA040A001010405611"].chrgitm_lv == "02"
+    assert mine["XJ01CAA040A001010405611"].ceiling_fen == 800
+    assert mine[OMEPRAZOLE].restrict_dx == ("K21", "K25", "K27")
+    if FORMULARY_CSV.exists():
+        real = catalogue()
+        assert len(real) > 100 and {i.chrgitm_lv for i in real.values()} <= {"01", "02", "03"}
