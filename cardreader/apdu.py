@@ -3,8 +3,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import (ApduFormatError, CardFileNotFound, CardLockedError, CardStatusError,
-                     PinRequiredError, WrongPinError)
+from .errors import (
+    ApduFormatError,
+    CardFileNotFound,
+    CardLockedError,
+    CardStatusError,
+    PinRequiredError,
+    WrongPinError,
+)
 
 # Instruction bytes
 INS_SELECT = 0xA4
@@ -48,7 +54,7 @@ class Command:
         return out
 
     @classmethod
-    def parse(cls, raw: bytes) -> "Command":
+    def parse(cls, raw: bytes) -> Command:
         raw = bytes(raw)
         if len(raw) < 4:
             raise ApduFormatError(f"APDU of {len(raw)} bytes")
@@ -78,7 +84,7 @@ class Response:
         return self.data + self.sw.to_bytes(2, "big")
 
     @classmethod
-    def parse(cls, raw: bytes) -> "Response":
+    def parse(cls, raw: bytes) -> Response:
         if len(raw) < 2:
             raise ApduFormatError(f"response APDU of {len(raw)} bytes")
         return cls(bytes(raw[:-2]), int.from_bytes(raw[-2:], "big"))

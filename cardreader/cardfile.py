@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from datetime import date
 from enum import IntEnum
 
+from . import apdu as A
 from . import idnumber
 from .card import CardData
 from .errors import ApduFormatError, CardDataError, TlvError
 from .tlv import encode_tlv, tlv_dict
-from . import apdu as A
 
 SSC_AID = "sx1.sh.社会保障".encode("gbk")
 SFI_CARD_ID = 0x05
@@ -234,7 +234,7 @@ class VirtualCard:
     def from_card_data(cls, card: CardData, *, sex: str | None = None,
                        birth: date | str | None = None, name_encoding: str = "gbk",
                        pin: str | None = None, pin_tries: int = 3,
-                       aid: bytes = SSC_AID) -> "VirtualCard":
+                       aid: bytes = SSC_AID) -> VirtualCard:
         """sex ('1'/'2') and birth (a date, "yyyyMMdd" or "yyyy-MM-dd") default to what the
         ID number says."""
         if isinstance(birth, date):

@@ -22,11 +22,29 @@ import serial
 
 from . import apdu as A
 from .card import CardData
-from .cardfile import SFI_CARD_ID, SFI_HOLDER, SSC_AID, card_data_from_files, redact_file
-from .errors import (ApduFormatError, CardExpiredError, CardFileNotFound, CardMuteError,
-                     CardReaderError, CardRemovedError, NoCardError, NotSocialSecurityCard,
-                     PinCancelledError, PinFormatError, PinRequiredError,
-                     ReaderCommunicationError, ReaderNotFound, ReaderNotResponding)
+from .cardfile import (
+    SFI_CARD_ID,
+    SFI_HOLDER,
+    SSC_AID,
+    card_data_from_files,
+    redact_file,
+)
+from .errors import (
+    ApduFormatError,
+    CardExpiredError,
+    CardFileNotFound,
+    CardMuteError,
+    CardReaderError,
+    CardRemovedError,
+    NoCardError,
+    NotSocialSecurityCard,
+    PinCancelledError,
+    PinFormatError,
+    PinRequiredError,
+    ReaderCommunicationError,
+    ReaderNotFound,
+    ReaderNotResponding,
+)
 from .framing import MAX_PAYLOAD, Frame, FrameDecoder, Kind
 from .protocol import CARD_PRESENT, Cmd, Led, Status, cmd_name, status_name
 
@@ -143,7 +161,7 @@ class CardReader:
         except (serial.SerialException, OSError):
             pass
 
-    def __enter__(self) -> "CardReader":
+    def __enter__(self) -> CardReader:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -43,7 +43,8 @@ log = logging.getLogger(__name__)
 _IDLE_RESYNC = 0.3  # quiet line with a partial frame pending: its LEN was likely corrupted
 _POLL = 0.05
 
-__all__ = ["VirtualReader", "VirtualCard"]  # VirtualCard re-exported for `clinic reader emulate`
+__all__ = ["VirtualCard", "VirtualReader"]  # VirtualCard re-exported for `clinic reader emulate`
+
 # Commands with effects on the card or the patient: a retransmission is answered from cache.
 _REPLAYED = frozenset({Cmd.APDU, Cmd.PIN_ENTRY})
 
@@ -166,7 +167,7 @@ class VirtualReader:
             raise RuntimeError("this VirtualReader already has a line open")
         self._line, self.path = line, line.address
 
-    def start(self) -> "VirtualReader":
+    def start(self) -> VirtualReader:
         """Serve on a daemon thread (opening a pty first if no line is open)."""
         if self._line is None:
             self.open_pty()
@@ -212,7 +213,7 @@ class VirtualReader:
             os.unlink(self.link)
         self.link = None
 
-    def __enter__(self) -> "VirtualReader":
+    def __enter__(self) -> VirtualReader:
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -21,8 +21,14 @@ from collections import deque
 from dataclasses import dataclass
 from enum import Enum
 
-from .errors import (BadEndMarker, BadInput, CrcMismatch, FrameTooLong, MalformedFrame,
-                     ProtocolError)
+from .errors import (
+    BadEndMarker,
+    BadInput,
+    CrcMismatch,
+    FrameTooLong,
+    MalformedFrame,
+    ProtocolError,
+)
 
 STX, ETX, ACK, NAK = 0x02, 0x03, 0x06, 0x15
 MAX_PAYLOAD = 4096
@@ -53,11 +59,11 @@ class Frame:
     kind: Kind = Kind.DATA
 
     @classmethod
-    def ack(cls, seq: int) -> "Frame":
+    def ack(cls, seq: int) -> Frame:
         return cls(seq, kind=Kind.ACK)
 
     @classmethod
-    def nak(cls, seq: int) -> "Frame":
+    def nak(cls, seq: int) -> Frame:
         return cls(seq, kind=Kind.NAK)
 
     def encode(self, max_payload: int = MAX_PAYLOAD) -> bytes:

@@ -47,7 +47,7 @@ class CardMonitor:
             elif not present and not first and self.on_remove:
                 self._call(self.on_remove)
 
-    def start(self) -> "CardMonitor":
+    def start(self) -> CardMonitor:
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="card-monitor", daemon=True)
         self._thread.start()
@@ -59,7 +59,7 @@ class CardMonitor:
             self._thread.join(timeout=self.interval + 4 * self.reader.timeout + 1)
         self._thread = None
 
-    def __enter__(self) -> "CardMonitor":
+    def __enter__(self) -> CardMonitor:
         return self.start()
 
     def __exit__(self, *exc) -> None:

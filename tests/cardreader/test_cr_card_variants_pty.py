@@ -5,7 +5,8 @@ from __future__ import annotations
 import threading
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from cardreader.cardfile import SFI_CARD_ID, VirtualCard
 from cardreader.driver import CardReader

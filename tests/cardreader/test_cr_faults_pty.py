@@ -12,10 +12,18 @@ import pytest
 
 from cardreader.cardfile import VirtualCard
 from cardreader.driver import CardReader
-from cardreader.errors import (CardExpiredError, CardLockedError, CardRemovedError,
-                               NotSocialSecurityCard, PinCancelledError, PinFormatError,
-                               PinRequiredError, ReaderCommunicationError, ReaderNotResponding,
-                               WrongPinError)
+from cardreader.errors import (
+    CardExpiredError,
+    CardLockedError,
+    CardRemovedError,
+    NotSocialSecurityCard,
+    PinCancelledError,
+    PinFormatError,
+    PinRequiredError,
+    ReaderCommunicationError,
+    ReaderNotResponding,
+    WrongPinError,
+)
 
 
 @pytest.fixture

@@ -2,12 +2,29 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from cardreader.errors import (BadEndMarker, BadInput, CrcMismatch, FrameTooLong,
-                               MalformedFrame, ProtocolError)
-from cardreader.framing import (ACK, ETX, NAK, OVERHEAD, STX, Frame, FrameDecoder, Kind,
-                                crc16_ccitt_false, decode_frame, encode_frame)
+from cardreader.errors import (
+    BadEndMarker,
+    BadInput,
+    CrcMismatch,
+    FrameTooLong,
+    MalformedFrame,
+    ProtocolError,
+)
+from cardreader.framing import (
+    ACK,
+    NAK,
+    OVERHEAD,
+    STX,
+    Frame,
+    FrameDecoder,
+    Kind,
+    crc16_ccitt_false,
+    decode_frame,
+    encode_frame,
+)
 
 FAST = settings(max_examples=120, deadline=None)
 

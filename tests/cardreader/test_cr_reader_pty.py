@@ -9,7 +9,7 @@ import serial
 
 from cardreader.cardfile import VirtualCard
 from cardreader.driver import CardReader
-from cardreader.errors import (NoCardError, ReaderNotFound, ReaderNotResponding)
+from cardreader.errors import NoCardError, ReaderNotFound, ReaderNotResponding
 from cardreader.framing import FrameDecoder, Kind
 from cardreader.protocol import Cmd, Led
 

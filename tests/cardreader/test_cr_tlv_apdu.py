@@ -4,14 +4,30 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cardreader import apdu as A
-from cardreader.cardfile import (SFI_CARD_ID, SFI_HOLDER, SSC_AID, Tag, VirtualCard,
-                                 card_data_from_files, decode_name, redact_file)
-from cardreader.errors import (ApduFormatError, CardDataError, CardFileNotFound,
-                               CardLockedError, CardStatusError, PinRequiredError, TlvError,
-                               WrongPinError)
+from cardreader.cardfile import (
+    SFI_CARD_ID,
+    SFI_HOLDER,
+    SSC_AID,
+    Tag,
+    VirtualCard,
+    card_data_from_files,
+    decode_name,
+    redact_file,
+)
+from cardreader.errors import (
+    ApduFormatError,
+    CardDataError,
+    CardFileNotFound,
+    CardLockedError,
+    CardStatusError,
+    PinRequiredError,
+    TlvError,
+    WrongPinError,
+)
 from cardreader.tlv import encode_tlv, parse_tlv, tlv_dict
 
 items = st.lists(st.tuples(st.integers(1, 0xFE), st.binary(max_size=300)), max_size=5)
