@@ -274,7 +274,7 @@ class CardReader:
     def _await(self, seq: int, wait: float) -> tuple[str, Frame | None]:
         """Wait ``timeout`` for the ACK or answer; once ACKed, ``wait`` for the answer (longer
         for PIN entry, where the patient is typing)."""
-        deadline = time.monotonic() + self.timeout
+        deadline, acked = time.monotonic() + self.timeout, False
         while True:
             if time.monotonic() >= deadline:
                 # A corrupted LEN can leave the decoder waiting for bytes that never come.
@@ -286,7 +286,8 @@ class CardReader:
             chunk = self._read()
             hit = self._match(self._decoder.feed(chunk) if chunk else [], seq)
             if hit[0] == "ack":
-                deadline = time.monotonic() + wait  # reader alive: allow it to work
+                if not acked:  # only the first ACK: a babbling line cannot keep us here
+                    acked, deadline = True, time.monotonic() + wait
             elif hit[0] != "none":
                 return hit
             if any(getattr(e, "seq", None) == seq for e in self._decoder.pop_errors()):

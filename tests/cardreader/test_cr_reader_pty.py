@@ -172,3 +172,29 @@ def test_stop_removes_the_symlink(tmp_path, sample):
     assert link.is_symlink()
     vr.stop()
     assert not link.exists() and not link.is_symlink()
+
+
+def test_an_endless_stream_of_acks_cannot_keep_the_driver_waiting():
+    import threading
+    from cardreader.framing import Frame
+    master, slave = os.openpty()
+    stop = threading.Event()
+
+    def babble():
+        dec = FrameDecoder()
+        while not stop.is_set():
+            frames = dec.feed(os.read(master, 4096))
+            if frames:
+                while not stop.wait(0.01):
+                    os.write(master, Frame.ack(frames[0].seq).encode())
+    threading.Thread(target=babble, daemon=True).start()
+    try:
+        with CardReader(os.ttyname(slave), timeout=0.1, retries=0) as reader:
+            start = time.monotonic()
+            with pytest.raises(ReaderNotResponding):
+                reader.version()
+            assert time.monotonic() - start < 0.5
+    finally:
+        stop.set()
+        time.sleep(0.05)
+        os.close(master), os.close(slave)
