@@ -116,10 +116,15 @@ class Simulator:
 
     # ---- one request ----------------------------------------------------------------
     def handle(self, body: bytes, *, fault: str | None = None) -> bytes | object:
-        """Answer one (already gateway-checked) body. Returns the response bytes, or DROP
-        when a fault says the connection must be dropped."""
+        """Answer one (already gateway-checked) body. Returns the response bytes, DROP when a
+        fault says the connection must be dropped, or INTERNAL_ERROR."""
         with self._lock:
-            return self._handle(body, fault)
+            result = self._handle(body, fault)
+        if fault in ("drop_before_commit", "commit_then_drop") and result is not INTERNAL_ERROR:
+            # Whatever the answer was (new, replayed or a refusal), it is lost on the way.
+            log.warning("fault: %s, connection dropped", fault)
+            return DROP
+        return result
 
     def _handle(self, body: bytes, fault: str | None) -> bytes | object:
         received = self.clock()
@@ -157,6 +162,8 @@ class Simulator:
                     return self.respond(-1, None, received, "报文ID重复但内容不同")
                 tomb = s.get(ReversedUnseen, msgid)
             if tomb is not None:
+                if fault == "drop_before_commit":
+                    return DROP
                 return self._store_failure(s, msgid, infno, fixmedins, h, received,
                                            "该报文已被冲正（2601），不予处理")
 
@@ -180,19 +187,17 @@ class Simulator:
                     if fault == "drop_before_commit":
                         raise _Dropped()
             except _Dropped:
-                log.warning("fault: %s %s dropped before commit", infno, msgid)
                 return DROP
             except TxError as exc:
                 log.info("%s %s refused: %s", infno, msgid, exc.err_msg)
+                if fault == "drop_before_commit":
+                    return DROP  # the refusal is lost with the request: nothing remembered
                 return self._store_failure(s, msgid, infno, fixmedins, h, received, exc.err_msg)
             except Exception:
                 # A simulator bug is not an answer: rolled back, not remembered, retry-able.
                 log.exception("%s %s failed inside the simulator", infno, msgid)
                 return INTERNAL_ERROR
         log.info("%s %s ok", infno, msgid)
-        if fault == "commit_then_drop":
-            log.warning("fault: %s %s committed, connection dropped", infno, msgid)
-            return DROP
         return resp
 
     def _store_failure(self, s: Session, msgid: str, infno: str, fixmedins: str, h: str,

@@ -3,7 +3,9 @@
 Kinds (what the client sees / what the simulator's books hold):
   latency             the answer comes `seconds` late; processed normally
   drop_before_commit  processed, rolled back, connection dropped: nothing happened
+                      (a repeated msgid: its stored answer is not sent)
   commit_then_drop    processed and committed, connection dropped: the client cannot know
+                      (a repeated msgid: its stored answer is lost again)
   http500             HTTP 500, nothing processed
   malformed           HTTP 200 with a truncated JSON body, nothing processed
 Set with `--fault INFNO:KIND[:COUNT[:SECONDS]]` (INFNO "*" = any) or, when the simulator runs

@@ -131,3 +131,29 @@ def test_sim_fault_spec_errors(spec):
 def test_sim_fault_spec_parsing():
     f = parse_fault("2207:latency:3:2.5")
     assert (f.infno, f.kind, f.count, f.seconds) == ("2207", "latency", 3, 2.5)
+
+
+def test_sim_fault_commit_then_drop_loses_the_answer_on_every_counted_try(fc: Client):
+    control(fc, infno="2207", kind="commit_then_drop", count=3)
+    v, body, start, s6 = ready_2207(fc)
+    for _ in range(3):
+        with pytest.raises(httpx.TransportError):
+            fc.post(body)
+    out = wire.loads(fc.post(body).content)
+    assert out["infcode"] == 0 and balc(fc, v) == start - s6["acct_pay"]  # settled once
+
+
+def test_sim_fault_drop_before_commit_of_a_refusal_remembers_nothing(fsim, fc: Client):
+    import sqlite3
+    control(fc, infno="1101", kind="drop_before_commit", count=1)
+    q = q1101()
+    q["data"]["psn_name"] = "不是本人"
+    body = fc.body("1101", q)
+    with pytest.raises(httpx.TransportError):
+        fc.post(body)
+    db = sqlite3.connect(fsim.db_url.removeprefix("sqlite:///"))
+    msgid = wire.loads(body)["msgid"]
+    assert db.execute("SELECT count(*) FROM message_log WHERE msgid=?", (msgid,)).fetchone() == (0,)
+    assert wire.loads(fc.post(body).content)["infcode"] == -1
+    assert db.execute("SELECT count(*) FROM message_log WHERE msgid=?", (msgid,)).fetchone() == (1,)
+    db.close()
