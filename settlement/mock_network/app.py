@@ -12,8 +12,9 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from typing import Any
 
 from sqlalchemy import delete
 from sqlalchemy.engine import Engine
@@ -25,8 +26,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from settlement import wire
-from settlement.gateway import (DEFAULT_PAAS_ID, DEFAULT_PAAS_TOKEN, MAX_SKEW_SECONDS,
-                                GatewayRefusal, check_headers)
+from settlement.gateway import (
+    DEFAULT_PAAS_ID,
+    DEFAULT_PAAS_TOKEN,
+    MAX_SKEW_SECONDS,
+    GatewayRefusal,
+    check_headers,
+)
 
 from . import catalogue as catalogue_mod
 from .db import MessageLog, Nonce, ReversedUnseen, SignIn, make_engine, seed_registry

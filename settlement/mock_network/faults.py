@@ -103,14 +103,14 @@ class _DroppedResponse(Response):
     def __init__(self) -> None:
         super().__init__(b"")
 
-    async def __call__(self, scope, receive, send) -> None:  # noqa: ANN001
+    async def __call__(self, scope, receive, send) -> None:
         await send({"type": "http.response.start", "status": 200,
                     "headers": [(b"content-type", b"application/json; charset=utf-8"),
                                 (b"content-length", b"512")]})
         await send({"type": "http.response.body", "body": b'{"infcode":0,', "more_body": True})
 
 
-async def serve_with_faults(sim: "Simulator", request: Request) -> Response:
+async def serve_with_faults(sim: Simulator, request: Request) -> Response:
     from .app import INTERNAL_ERROR, JSON, gateway_refusal, media_type
     headers = {k.lower(): v for k, v in request.headers.items()}
     try:
@@ -136,7 +136,7 @@ async def serve_with_faults(sim: "Simulator", request: Request) -> Response:
     return Response(result, media_type=media_type(result))
 
 
-def control_routes(sim: "Simulator") -> list[Route]:
+def control_routes(sim: Simulator) -> list[Route]:
     async def faults(request: Request) -> Response:
         host = request.client.host if request.client else ""
         if host not in LOOPBACK:

@@ -7,10 +7,11 @@ Rounding is explicit: every computed amount is rounded to the fen, ROUND_HALF_UP
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 DEFAULT_POLICY_PATH = Path(__file__).with_name("policy_default.toml")
 CLASSES = ("01", "02", "03")

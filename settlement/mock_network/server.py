@@ -41,13 +41,13 @@ class _Server(uvicorn.Server):
         super().__init__(config)
         self._banner = banner
 
-    async def startup(self, sockets=None) -> None:  # noqa: ANN001
+    async def startup(self, sockets=None) -> None:
         await super().startup(sockets=sockets)
         if not self.should_exit:
             # Exactly one line, once connections are served: callers wait for it.
             print(self._banner, flush=True)
 
-    def handle_exit(self, sig: int, frame) -> None:  # noqa: ANN001
+    def handle_exit(self, sig: int, frame) -> None:
         # Like uvicorn's, but without re-raising the signal after the graceful shutdown:
         # SIGTERM/SIGINT end the simulator with exit status 0.
         if self.should_exit and sig == signal.SIGINT:

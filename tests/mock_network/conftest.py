@@ -1,6 +1,7 @@
 """Start the simulator as a real subprocess and talk to it with signed httpx requests."""
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import selectors
@@ -32,14 +33,14 @@ class SimProcess:
         self.proc: subprocess.Popen | None = None
         self.url = ""
 
-    def start(self) -> "SimProcess":
+    def start(self) -> SimProcess:
         cmd = [sys.executable, "-m", "settlement.mock_network", "--port", "0", "--db", self.db_url,
                "--catalogue", str(CATALOGUE), *self.extra]
-        err = open(self.stderr_path, "wb") if self.stderr_path else subprocess.DEVNULL
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=err,
-                                     env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        if self.stderr_path:
-            err.close()
+        with contextlib.ExitStack() as stack:
+            err = stack.enter_context(open(self.stderr_path, "wb")) if self.stderr_path \
+                else subprocess.DEVNULL
+            self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=err,
+                                         env={**os.environ, "PYTHONUNBUFFERED": "1"})
         sel = selectors.DefaultSelector()
         sel.register(self.proc.stdout, selectors.EVENT_READ)
         if not sel.select(timeout=20):

@@ -92,7 +92,7 @@ def test_sim_refuses_to_start_on_a_busy_port(tmp_path):
     try:
         p = subprocess.run([sys.executable, "-m", "settlement.mock_network", "--port",
                             str(busy.getsockname()[1]), "--db", f"sqlite:///{tmp_path / 'p.db'}"],
-                           cwd=ROOT, capture_output=True, text=True, timeout=30)
+                           cwd=ROOT, capture_output=True, text=True, timeout=30, check=False)
     finally:
         busy.close()
     assert p.returncode != 0 and "cannot start" in p.stderr and p.stdout == ""
@@ -100,7 +100,9 @@ def test_sim_refuses_to_start_on_a_busy_port(tmp_path):
 
 def test_sim_logs_hold_no_name_or_id_number_and_stdout_only_the_banner(tmp_path):
     import signal
+
     from settlement.mock_network.registry import default_villager
+
     from .conftest import SimProcess, new_visit, settle_visit
     log = tmp_path / "sim.log"
     p = SimProcess(f"sqlite:///{tmp_path / 'l.db'}", "--log-level", "DEBUG", stderr_path=log).start()

@@ -7,11 +7,12 @@ import itertools
 import shutil
 import tempfile
 import threading
-from pathlib import Path
 from datetime import datetime
 from decimal import Decimal
+from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 

@@ -5,12 +5,20 @@ import time
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
-import pytest
-
 from settlement import wire
 from settlement.mock_network.registry import REFERENCE_DATE, build_registry
 
-from .conftest import Client, fee, new_visit, q1101, q2201, q2203, q2206, q2207, settle_visit
+from .conftest import (
+    Client,
+    fee,
+    new_visit,
+    q1101,
+    q2201,
+    q2203,
+    q2206,
+    q2207,
+    settle_visit,
+)
 
 REG = build_registry()
 _used: set[str] = set()
@@ -216,14 +224,14 @@ def test_sim_3202_detail_reconciliation_through_file_exchange(sim):
         return "\t".join([s["setl_id"], mid, psn, msgid, str(med or s["medfee_sumamt"]),
                           str(s["fund_pay_sumamt"]), str(s["acct_pay"]), refd])
     lines = [row(*done[0]), row(*done[1], refd="1"),
-             "\t".join(["310116209901012999999999", "M1", "P1", "H31011600004209901010000000001",
-                        "1.00", "0.00", "0.00", "0"])]  # done[2] is missing from the clinic's file
+             "310116209901012999999999\tM1\tP1\tH31011600004209901010000000001\t1.00\t0.00\t0.00\t0"]
+    # (done[2] is missing from the clinic's file; the third line is unknown to the insurer)
     up = c.ok("9101", {"fsUploadIn": {"in": base64.b64encode(_zip("detail.txt", "\n".join(lines) + "\n")).decode(),
                                       "filename": "detail.zip", "fixmedins_code": "H31011600004"}})
     info = c.ok("3202", {"data": {"setl_optins": "310116", "file_qury_no": up["file_qury_no"],
                                   "stmt_begndate": today(), "stmt_enddate": today(),
-                                  "medfee_sumamt": Decimal("0"), "fund_pay_sumamt": Decimal("0"),
-                                  "cash_payamt": Decimal("0"), "fixmedins_setl_cnt": 3}})["fileinfo"]
+                                  "medfee_sumamt": Decimal(0), "fund_pay_sumamt": Decimal(0),
+                                  "cash_payamt": Decimal(0), "fixmedins_setl_cnt": 3}})["fileinfo"]
     r = c.post(c.body("9102", {"fsDownloadIn": {"file_qury_no": info["file_qury_no"],
                                                 "filename": info["filename"],
                                                 "fixmedins_code": "H31011600004"}}))

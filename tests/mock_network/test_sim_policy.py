@@ -6,11 +6,20 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from settlement.mock_network.policy import (LineIn, PersonIn, PolicyError, YearToDate,
-                                            load_policy, parse_policy, round_fen, settle,
-                                            split_line)
+from settlement.mock_network.policy import (
+    LineIn,
+    PersonIn,
+    PolicyError,
+    YearToDate,
+    load_policy,
+    parse_policy,
+    round_fen,
+    settle,
+    split_line,
+)
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "policy.md"
 POLICY = load_policy()
@@ -79,6 +88,7 @@ def test_sim_policy_default_file_is_marked_illustrative():
 
 def test_sim_policy_refuses_ratio_above_one():
     import tomllib
+
     from settlement.mock_network.policy import DEFAULT_POLICY_PATH
     raw = tomllib.loads(DEFAULT_POLICY_PATH.read_text(encoding="utf-8"))
     raw["insutype"]["390"]["band"][0]["fund_ratio"] = "1.5"
@@ -93,6 +103,7 @@ def test_sim_policy_refuses_missing_file(tmp_path):
 
 def test_sim_policy_refuses_bands_not_covering_age_zero():
     import tomllib
+
     from settlement.mock_network.policy import DEFAULT_POLICY_PATH
     raw = tomllib.loads(DEFAULT_POLICY_PATH.read_text(encoding="utf-8"))
     raw["insutype"]["310"]["band"][0]["min_age"] = 18

@@ -8,10 +8,24 @@ from decimal import Decimal
 import pytest
 
 from settlement import gateway, wire
-from settlement.mock_network.registry import REFERENCE_DATE, build_registry, default_villager
+from settlement.mock_network.registry import (
+    REFERENCE_DATE,
+    build_registry,
+    default_villager,
+)
 
-from .conftest import (Client, SimProcess, fee, new_visit, q1101, q2201, q2203, q2206, q2207,
-                       settle_visit)
+from .conftest import (
+    Client,
+    SimProcess,
+    fee,
+    new_visit,
+    q1101,
+    q2201,
+    q2203,
+    q2206,
+    q2207,
+    settle_visit,
+)
 
 REG = build_registry()
 _used: set[str] = set()

@@ -9,8 +9,13 @@ from sqlalchemy import func, select
 
 from cardreader.idnumber import birth_date, normalize, sex_code
 from settlement.mock_network.db import Person, make_engine, seed_registry
-from settlement.mock_network.registry import (REFERENCE_DATE, build_registry, default_villager,
-                                              find_by_card, find_by_certno)
+from settlement.mock_network.registry import (
+    REFERENCE_DATE,
+    build_registry,
+    default_villager,
+    find_by_card,
+    find_by_certno,
+)
 
 REG = build_registry()
 

@@ -1,17 +1,19 @@
 """What every handler needs: the context, the error type, field readers, person lookups."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, Callable
+from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from settlement.money import AmountError, to_fen
 
 from ..catalogue import Item
-from ..db import Person, next_serial
+from ..db import Diagnosis, Person, next_serial
 from ..policy import Policy
 from ..registry import INSUPLC_ADMDVS
 
@@ -142,8 +144,6 @@ def person(ctx: Ctx, psn_no: str) -> Person:
 
 
 def diagnoses(ctx: Ctx, mdtrt_id: str) -> list[str]:
-    from ..db import Diagnosis
-    from sqlalchemy import select
     return [c.upper() for c in ctx.s.scalars(select(Diagnosis.diag_code).where(
         Diagnosis.mdtrt_id == mdtrt_id, Diagnosis.vali_flag == "1"))]
 

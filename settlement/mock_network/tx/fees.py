@@ -10,8 +10,19 @@ from settlement.money import to_wire
 from ..catalogue import chrgitm_type_for
 from ..db import FeeLine
 from ..policy import LineIn, round_fen, split_line
-from .common import (Ctx, TxError, amount, covered, decimal, diagnoses, handler, node, person,
-                     text, timestamp)
+from .common import (
+    Ctx,
+    TxError,
+    amount,
+    covered,
+    decimal,
+    diagnoses,
+    handler,
+    node,
+    person,
+    text,
+    timestamp,
+)
 from .visit import open_visit
 
 
@@ -86,4 +97,3 @@ def remove(ctx: Ctx, inp: dict) -> None:
     n = ctx.s.execute(delete(FeeLine).where(*cond)).rowcount
     if not n:
         raise TxError(f"收费批次 {bch} 没有可撤销的费用明细")
-    return None

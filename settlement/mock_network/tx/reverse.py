@@ -59,14 +59,14 @@ def reverse(ctx: Ctx, inp: dict) -> None:
         # Never seen: nothing to undo, but the original must not take effect if it comes late.
         if ctx.s.get(ReversedUnseen, omsgid) is None:
             ctx.s.add(ReversedUnseen(msgid=omsgid, oinfno=oinfno, at=ctx.now))
-        return None
+        return
     if orig.fixmedins_code != ctx.fixmedins_code:
         raise TxError("原报文不属于本机构，不能冲正")
     if orig.infno != oinfno:
         raise TxError(f"原交易编号 {oinfno} 与原报文的交易编号 {orig.infno} 不符")
     if orig.reversed or orig.infcode != 0 or oinfno in NO_EFFECT:
         orig.reversed = orig.reversed or orig.infcode == 0
-        return None
+        return
     if oinfno == "2207":
         _reverse_2207(ctx, omsgid)
     elif oinfno == "2201":
@@ -81,4 +81,4 @@ def reverse(ctx: Ctx, inp: dict) -> None:
     else:
         raise TxError(f"不支持冲正该交易（{oinfno}），请以新的交易更正")
     orig.reversed = True
-    return None
+    return

@@ -10,10 +10,23 @@ from sqlalchemy import select
 from settlement import wire
 from settlement.money import to_wire, yuan
 
-from ..db import Account, FeeLine, Person, Settlement, Visit, YearTotal
+from ..db import AMOUNTS, Account, FeeLine, Person, Settlement, Visit, YearTotal
 from ..policy import LineIn, Outcome, PersonIn, YearToDate, settle
-from .common import (Ctx, TxError, age_on, amount, check_insured, covered, diagnoses, handler, node,
-                     person, text, ymd, ymdhms)
+from .common import (
+    Ctx,
+    TxError,
+    age_on,
+    amount,
+    check_insured,
+    covered,
+    diagnoses,
+    handler,
+    node,
+    person,
+    text,
+    ymd,
+    ymdhms,
+)
 
 BREAKDOWN = ("fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt", "inscp_scp_amt")
 NAMES = {"fulamt_ownpay_amt": "全自费金额", "overlmt_selfpay": "超限价自费金额",
@@ -127,7 +140,6 @@ def setldetail(ctx: Ctx, insutype: str, out: Outcome, balance_before: int, sign:
 
 
 def _amounts(out: Outcome) -> dict[str, int]:
-    from ..db import AMOUNTS
     return {k: getattr(out, k) for k in AMOUNTS}
 
 
@@ -210,7 +222,6 @@ def revoke(ctx: Ctx, inp: dict) -> dict:
     if orig.status == "reversed":
         raise TxError("该结算已被冲正，无需撤销")
     balc = undo(ctx, orig, "revoked")
-    from ..db import AMOUNTS
     neg = {k: -getattr(orig, k) for k in AMOUNTS}
     new_id = ctx.new_id("setl")
     v = ctx.s.get(Visit, orig.mdtrt_id)

@@ -52,7 +52,6 @@ def cancel_registration(ctx: Ctx, inp: dict) -> None:
         raise TxError("门诊号与就诊ID不符")
     ctx.s.execute(delete(FeeLine).where(FeeLine.mdtrt_id == v.mdtrt_id, FeeLine.setl_id.is_(None)))
     v.status = "cancelled"
-    return None
 
 
 @handler("2203")
@@ -77,4 +76,3 @@ def visit_info(ctx: Ctx, inp: dict) -> None:
         ctx.s.add(Diagnosis(mdtrt_id=v.mdtrt_id, diag_type=text(dd, "diag_type"), diag_srt_no=srt,
                             diag_code=text(dd, "diag_code"), diag_name=text(dd, "diag_name"),
                             vali_flag=text(dd, "vali_flag", required=False, default="1")))
-    return None
