@@ -138,3 +138,12 @@ def test_sim_catalogue_from_the_formulary_file_and_tolerates_a_missing_one(tmp_p
     if FORMULARY_CSV.exists():
         real = catalogue()
         assert len(real) > 100 and {i.chrgitm_lv for i in real.values()} <= {"01", "02", "03"}
+
+
+def test_sim_absurd_amounts_are_refused_not_crashing(client: Client):
+    psn, mid = _visit(client)
+    client.ok("2203", q2203(mid, psn))
+    client.ok("2204", {"feedetail": [fee(mid, psn, "1", "XB01ACA056A012030101554", "1", "15.60")]})
+    for bad in (Decimal("1E+30"), "12.345", "abc", True):
+        out = client.call("2206", q2206(psn, mid, "390", bad))
+        assert out["infcode"] == -1 and "medfee_sumamt" in out["err_msg"], (bad, out)
