@@ -127,9 +127,16 @@ def _print_result(args, result, error: CounterError | None) -> None:
 
 
 def cmd_network_serve(args, settings: Settings) -> int:
+    from settlement.mock_network.faults import parse_fault
     from settlement.mock_network.server import serve
+    try:
+        faults = [parse_fault(f) for f in args.fault or []]
+    except ValueError as exc:
+        print(f"故障设置写法不对：{exc}", file=sys.stderr)
+        return 2
     db = args.db or f"sqlite:///{settings.home / 'insurer-simulator.db'}"
-    serve(host=args.host, port=args.port, db_url=db, policy_path=args.policy)
+    serve(host=args.host, port=args.port, db_url=db, policy_path=args.policy, faults=faults,
+          control=args.control)
     return 0
 
 
@@ -368,6 +375,9 @@ def build_parser() -> argparse.ArgumentParser:
     ns.add_argument("--port", type=int, default=8080)
     ns.add_argument("--db")
     ns.add_argument("--policy")
+    ns.add_argument("--fault", action="append", metavar="INFNO:KIND[:COUNT[:SECONDS]]",
+                    help="故障注入（培训与测试用），可重复")
+    ns.add_argument("--control", action="store_true", help="开启仅限本机的故障控制接口")
     ns.set_defaults(func=cmd_network_serve)
 
     rd = sub.add_parser("reader", help="读卡器").add_subparsers(dest="sub", required=True)

@@ -243,7 +243,7 @@ class Counter:
         self.audit.append("prescription", visit_id, "ok", items=[i.code for i in items],
                           verdicts=[f"{v.rule_id}:{v.outcome}" for v in verdicts])
         try:
-            ipt_otp_no = visit_id.replace("-", "")[:20]
+            ipt_otp_no = self._ipt_otp_no(visit_id)
             _, ans = self.call("2201", visit_id, messages.registration(
                 person, cred, now, ipt_otp_no, self.operator.opter, self.operator.opter_name,
                 self.settings.dept_code, self.settings.dept_name), person)
@@ -258,6 +258,29 @@ class Counter:
             self.transition(conn, visit_id, vs.REGISTERED, mdtrt_id=mdtrt_id)
         self.audit.append("visit_register", visit_id, "ok", mdtrt_id=mdtrt_id)
         return visit_id
+
+    @staticmethod
+    def _ipt_otp_no(visit_id: str) -> str:
+        return visit_id.replace("-", "")[:20]
+
+    def cancel_visit(self, visit_id: str, reason: str = "") -> None:
+        """Withdraw a visit that has not been settled: 2202 at the insurer (which also drops its
+        unsettled fee lines), then `cancelled` here. Nothing has moved, so nothing is owed."""
+        v = self.visit_row(visit_id)
+        if v.state not in (vs.NEW, vs.REGISTERED, vs.FEES_UPLOADED, vs.PRESETTLED):
+            raise NotAllowed(f"这笔就诊状态为“{vs.LABELS.get(v.state, v.state)}”，不能取消",
+                             f"cancel in state {v.state}")
+        if v.mdtrt_id:
+            person, _ = self.open_party(visit_id)
+            self.call("2202", visit_id, messages.cancel_registration(
+                v.mdtrt_id, person.psn_no, self._ipt_otp_no(visit_id)), person)
+        with self.engine.begin() as conn:
+            self.transition(conn, visit_id, vs.CANCELLED, message=(reason or "已取消")[:500])
+        self.audit.append("visit_cancel", visit_id, "ok", reason=reason[:200])
+
+    def record_block(self, stopping) -> None:
+        """A prescription the formulary stopped: audited even though no visit was opened."""
+        self.audit.append("formulary_block", "", "blocked", rules=[v.rule_id for v in stopping])
 
     def _fail(self, visit_id: str, exc: Exception) -> None:
         """A step before settlement failed: the visit is dead, no money moved."""
@@ -416,15 +439,14 @@ class Counter:
         verdicts = self.check(items, (diagnosis,), emergency, person)
         stopping = self.unresolved_verdicts(verdicts, overrides)
         if stopping:
-            self.audit.append("formulary_block", "", "blocked",
-                              rules=[v.rule_id for v in stopping])
+            self.record_block(stopping)
             return VisitResult("blocked", person, items, tuple(verdicts),
                                message="；".join(v.message for v in stopping))
         visit_id = self.open_visit(person, cred, items, verdicts, diagnosis, overrides)
         self.upload_fees(visit_id)
         pre = self.presettle(visit_id)
         if not confirm(pre):
-            self.audit.append("settle_cancelled", visit_id, "cancelled")
+            self.cancel_visit(visit_id, "操作员取消结算")
             return VisitResult("cancelled", person, items, tuple(verdicts), pre.split,
                                message="已取消，未结算")
         settlement = self.settle(visit_id, pre)

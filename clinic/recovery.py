@@ -11,6 +11,7 @@ from settlement import messages
 from settlement.errors import InsurerRefused, NetworkUnreachable, OutcomeUnknown
 
 from . import visit_state as vs
+from .errors import CounterError
 from .models import Visit
 from .revocation import finish_reverse, finish_revoke
 
@@ -49,10 +50,31 @@ def _resolve(counter, visit_id: str, state: str) -> RecoveryNote:
         return _resolve_message(counter, visit_id, state, "2208")
     if state == vs.REVERSING:
         return _resolve_message(counter, visit_id, state, "2601")
-    # Stopped before settling: no money can have moved; the worker starts the visit again.
+    return _withdraw(counter, visit_id, state)
+
+
+def _withdraw(counter, visit_id: str, state: str) -> RecoveryNote:
+    """Stopped before settling: no money moved. Withdraw the registration if the insurer has
+    one (learning its mdtrt_id from the journaled 2201 if the answer was never recorded)."""
+    note = "上次程序中断时有一笔就诊未结算（未扣费），请重新办理。"
+    v = counter.visit_row(visit_id)
+    mdtrt_id = v.mdtrt_id
+    reg = counter.journal.for_visit(visit_id, "2201")
+    try:
+        if not mdtrt_id and reg is not None:
+            mdtrt_id = messages.parse_registration(
+                counter.journal.resend(counter.client, reg["msgid"]).output)
+            with counter.engine.begin() as conn:
+                conn.execute(Visit.__table__.update().where(Visit.id == visit_id)
+                             .values(mdtrt_id=mdtrt_id))
+        counter.cancel_visit(visit_id, "程序中断，已撤销挂号")
+        return RecoveryNote(visit_id, state, vs.CANCELLED, note)
+    except (CounterError, InsurerRefused, NetworkUnreachable, OutcomeUnknown,
+            messages.MessageError) as exc:
+        log.warning("could not withdraw visit=%s: %s", visit_id, getattr(exc, "detail", exc))
     with counter.engine.begin() as conn:
         counter.transition(conn, visit_id, vs.FAILED, message="程序中断，本次就诊未结算，请重新办理")
-    return RecoveryNote(visit_id, state, vs.FAILED, "上次程序中断时有一笔就诊未结算（未扣费），请重新办理。")
+    return RecoveryNote(visit_id, state, vs.FAILED, note)
 
 
 def _resolve_settle(counter, visit_id: str, state: str) -> RecoveryNote:

@@ -14,13 +14,15 @@ REVERSED = "reversed"
 FAILED = "failed"
 UNKNOWN = "unknown"
 SELF_PAID = "self_paid"
+CANCELLED = "cancelled"
 
 ALLOWED: dict[str, frozenset[str]] = {
     # Self-pay (自费) while the network is down: cash only, the insurer never hears of it.
-    NEW: frozenset({REGISTERED, FAILED, SELF_PAID}),
-    REGISTERED: frozenset({FEES_UPLOADED, FAILED}),
-    FEES_UPLOADED: frozenset({PRESETTLED, FAILED}),
-    PRESETTLED: frozenset({SETTLING, FAILED}),
+    NEW: frozenset({REGISTERED, FAILED, SELF_PAID, CANCELLED}),
+    # Before settling, a visit can be cancelled: its registration is withdrawn (2202).
+    REGISTERED: frozenset({FEES_UPLOADED, FAILED, CANCELLED}),
+    FEES_UPLOADED: frozenset({PRESETTLED, FAILED, CANCELLED}),
+    PRESETTLED: frozenset({SETTLING, FAILED, CANCELLED}),
     # A settle with no answer is unknown, never failed, until the insurer is asked again.
     SETTLING: frozenset({SETTLED, UNKNOWN, FAILED}),
     UNKNOWN: frozenset({SETTLED, FAILED, REVERSING}),
@@ -31,6 +33,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     REVERSED: frozenset(),
     FAILED: frozenset(),
     SELF_PAID: frozenset(),
+    CANCELLED: frozenset(),
 }
 
 
@@ -46,5 +49,5 @@ LABELS = {
     NEW: "新建", REGISTERED: "已挂号", FEES_UPLOADED: "已上传费用", PRESETTLED: "已预结算",
     SETTLING: "结算中", SETTLED: "已结算", REVOKING: "撤销中", REVOKED: "已撤销",
     REVERSING: "冲正中", REVERSED: "已冲正", FAILED: "未完成", UNKNOWN: "结果未知",
-    SELF_PAID: "自费",
+    SELF_PAID: "自费", CANCELLED: "已取消",
 }

@@ -148,6 +148,10 @@ def parse_setlinfo(output: Any, *, expect_setl_id: bool) -> SetlInfo:
                     medins_setl_id=str(node.get("medins_setl_id") or ""), split=split)
 
 
+def cancel_registration(mdtrt_id: str, psn_no: str, ipt_otp_no: str) -> dict[str, Any]:
+    return {"data": {"mdtrt_id": mdtrt_id, "psn_no": psn_no, "ipt_otp_no": ipt_otp_no}}
+
+
 def revoke(setl_id: str, mdtrt_id: str, psn_no: str) -> dict[str, Any]:
     return {"data": {"setl_id": setl_id, "mdtrt_id": mdtrt_id, "psn_no": psn_no}}
 

@@ -23,7 +23,11 @@ def to_fen(value: object) -> int:
         raise AmountError(f"not an amount: {value!r}") from exc
     if not d.is_finite():
         raise AmountError(f"not a finite amount: {value!r}")
-    if d != d.quantize(_CENT):
+    try:
+        exact = d == d.quantize(_CENT)
+    except InvalidOperation as exc:  # too many digits to quantize: no amount of ours is that big
+        raise AmountError(f"amount out of range: {value!r}") from exc
+    if not exact:
         raise AmountError(f"more than two decimals: {value!r}")
     return int((d * 100).to_integral_value())
 

@@ -120,7 +120,9 @@ def make_msgid(fixmedins_code: str, now: datetime, serial: int) -> str:
     """fixmedins_code (12) + yyyyMMddHHmmss (14) + 4-digit serial = 30 chars."""
     if len(fixmedins_code) != 12:
         raise ValueError("fixmedins_code must be 12 characters")
-    return f"{fixmedins_code}{now.strftime('%Y%m%d%H%M%S')}{serial % 10000:04d}"
+    if not 0 <= serial <= 9999:
+        raise ValueError("serial must be 0..9999; move to the next second instead of wrapping")
+    return f"{fixmedins_code}{now.strftime('%Y%m%d%H%M%S')}{serial:04d}"
 
 
 @dataclass(frozen=True)

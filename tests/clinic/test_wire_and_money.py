@@ -12,7 +12,7 @@ def test_wire_amounts_accept_numbers_and_strings_as_exact_fen(value, fen):
     assert to_fen(value) == fen
 
 
-@pytest.mark.parametrize("bad", [1.5, "abc", "1.005", None, True, "NaN", "Infinity"])
+@pytest.mark.parametrize("bad", [1.5, "abc", "1.005", None, True, "NaN", "Infinity", "1e30"])
 def test_wire_amounts_refuse_floats_extra_places_and_junk(bad):
     with pytest.raises(AmountError):
         to_fen(bad)
@@ -48,3 +48,9 @@ def test_msgid_has_the_platform_shape():
     m = wire.make_msgid("H31011600001", datetime(2026, 11, 30, 9, 5, 7), 12)
     assert m == "H31011600001202611300905070012" and len(m) == 30
     assert wire.MSGID_RE.match(m)
+
+
+def test_msgid_serial_never_wraps_silently():
+    from datetime import datetime
+    with pytest.raises(ValueError):
+        wire.make_msgid("H31011600001", datetime(2026, 11, 30), 10000)
