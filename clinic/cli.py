@@ -445,7 +445,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     dm = sub.add_parser("demo", help="无界面演示：启动模拟医保与虚拟读卡器，结算一次")
     dm.set_defaults(func=cmd_demo)
+    _register_extensions(sub)
     return p
+
+
+def _register_extensions(sub) -> None:
+    """Command groups kept in their own modules: clinic/cli_*.py, each with register(sub)."""
+    import importlib
+    import pkgutil
+
+    import clinic
+    for mod in sorted(m.name for m in pkgutil.iter_modules(clinic.__path__)
+                      if m.name.startswith("cli_")):
+        importlib.import_module(f"clinic.{mod}").register(sub)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -53,6 +53,7 @@ def run_desk(settings, reader_url: str) -> int:
         window = MainWindow(counter, reader_url)
         window.resize(1280, 780)
         window.show()
+        window.recover_on_start()
         return app.exec()
     finally:
         counter.close()

@@ -499,8 +499,7 @@ class MainWindow(QMainWindow):
             verdicts = counter.check(items, (diagnosis,), emergency, person)
             stopping = counter.unresolved_verdicts(verdicts, overrides)
             if stopping:
-                counter.audit.append("formulary_block", "", "blocked",
-                                     rules=[v.rule_id for v in stopping])
+                counter.record_block(stopping)
                 return "stopped", verdicts, stopping, None, None
             visit_id = counter.open_visit(person, cred, items, verdicts, diagnosis, overrides)
             counter.upload_fees(visit_id)
@@ -585,6 +584,12 @@ class MainWindow(QMainWindow):
             label.setText(f"{yuan(getattr(split, key))} {tr('元')}")
 
     def _clear_presettlement(self) -> None:
+        if self._visit_id is not None and self._settlement is None and not self._outcome_unknown:
+            # A pre-settled visit that will not be settled is withdrawn (2202), not left open.
+            visit_id, counter = self._visit_id, self.counter
+            self.runner.submit(lambda: counter.cancel_visit(visit_id, "处方修改或取消"),
+                               lambda _r: None, lambda exc: log.warning("cancel failed: %s", exc),
+                               quiet=True)
         self._visit_id, self._pre = None, None
         for label in self.split_labels.values():
             label.setText("—")
@@ -622,6 +627,21 @@ class MainWindow(QMainWindow):
         self.reset_visit()
         self.show_message(tr("请先读卡或输入身份证号"), "info")
         self.read_button.setFocus()
+
+    def recover_on_start(self) -> None:
+        """Before the first patient: resolve what a crash left in flight and say what happened."""
+        from clinic.recovery import recover
+        counter = self.counter
+
+        def done(notes) -> None:
+            left = counter.unresolved_visits()
+            if notes or left:
+                text = "\n".join(n.message for n in notes)
+                if left:
+                    text += ("\n" if text else "") + tr("仍有 {n} 笔结算结果未知，请勿重复收费", n=len(left))
+                self.show_message(text, "warn" if left else "info")
+
+        self.runner.submit(lambda: recover(counter), done, self.show_error)
 
     # ---- dialogs (replaceable) ---------------------------------------------------------
 

@@ -249,7 +249,12 @@ def create_app(db_url: str | None = None, *, engine: Engine | None = None,
         from .faults import serve_with_faults
         return await serve_with_faults(sim, request)
 
-    routes = [Route(wire.SERVICE_PATH, call_service, methods=["POST"])]
+    async def health(request: Request) -> Response:
+        # The cheapest route the server has: the floor that benchmarks compare a call against.
+        return Response(b"ok", media_type="text/plain")
+
+    routes = [Route(wire.SERVICE_PATH, call_service, methods=["POST"]),
+              Route("/health", health, methods=["GET"])]
     if control:
         from .faults import control_routes
         routes += control_routes(sim)

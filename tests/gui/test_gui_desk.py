@@ -321,3 +321,38 @@ def test_an_unreadable_settle_answer_shows_unknown_and_offers_no_second_charge(q
     finally:
         reader.stop()
         sim.stop()
+
+
+def test_the_window_finishes_a_settlement_a_crash_left_unknown_before_the_first_patient(
+        qtbot, make_window, services, tmp_path):
+    import os
+    import subprocess
+    import sys
+    network_url, reader_path = services
+    home = tmp_path / "home"
+    env = {**os.environ, "CLINIC_HOME": str(home), "CLINIC_CRASH_AT": "2207:after_answer"}
+    crashed = subprocess.run([sys.executable, "-m", "clinic", "settle", "--reader", reader_path,
+                              "--rx", "xbdp:1:7", "--network", network_url], env=env,
+                             capture_output=True, text=True, timeout=60)
+    assert crashed.returncode == -9, crashed.stderr
+    w = make_window(network_url, reader_path)
+    w.recover_on_start()
+    qtbot.waitUntil(lambda: "已成功" in w.message.text(), timeout=WORKER_TIMEOUT_MS)
+    with w.counter.engine.connect() as conn:
+        states = [r[0] for r in conn.execute(select(Visit.state))]
+    assert states == ["settled"]
+
+
+def test_changing_a_presettled_prescription_withdraws_the_visit(qtbot, make_window, services):
+    network_url, reader_path = services
+    w = make_window(network_url, reader_path)
+    qtbot.mouseClick(w.read_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: w.name_value.text() != "—", timeout=WORKER_TIMEOUT_MS)
+    qtbot.keyClicks(w.picker.search_box, "xbdp")
+    qtbot.keyClick(w.picker.search_box, Qt.Key.Key_Return)
+    press(qtbot, w, Qt.Key.Key_F5)
+    qtbot.waitUntil(lambda: w._pre is not None, timeout=WORKER_TIMEOUT_MS)
+    visit_id = w._visit_id
+    w.next_patient()
+    qtbot.waitUntil(lambda: w.counter.visit_row(visit_id).state == "cancelled",
+                    timeout=WORKER_TIMEOUT_MS)
