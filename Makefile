@@ -31,6 +31,7 @@ run: setup
 	fi
 
 test: setup
+	CLINIC_TEST_PG_URL="$$(bash scripts/test-postgres.sh $(CURDIR)/var/pg || true)" \
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
 
 bench: setup
