@@ -255,6 +255,7 @@ def create_app(db_url: str | None = None, *, engine: Engine | None = None,
 
     routes = [Route(wire.SERVICE_PATH, call_service, methods=["POST"]),
               Route("/health", health, methods=["GET"])]
+    routes += __import__(f"{__package__}.voucher_hub", fromlist=["*"]).voucher_routes(sim)
     if control:
         from .faults import control_routes
         routes += control_routes(sim)

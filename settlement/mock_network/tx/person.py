@@ -6,7 +6,7 @@ from sqlalchemy import select
 from settlement.money import to_wire
 
 from ..db import Account, Person
-from ..registry import ec_token
+from ..voucher_hub import VoucherRefusal, check_token
 from .common import REGION, Ctx, TxError, age_on, handler, node, text, ymd
 
 CERT_TYPES = {"01": "医保电子凭证", "02": "居民身份证", "03": "社会保障卡"}
@@ -29,9 +29,14 @@ def find(ctx: Ctx, d: dict) -> Person:
         if p is None:
             raise TxError("未查询到该身份证号的参保信息，请核对号码")
     elif cert_type == "01":
-        p = _by_token(ctx, cert_no)
+        # The voucher hub's ecToken (voucher_hub.py): signed, short-lived, checked here.
+        try:
+            psn_no = check_token(cert_no, ctx.now)
+        except VoucherRefusal as exc:
+            raise TxError(exc.message) from None
+        p = ctx.s.get(Person, psn_no)
         if p is None:
-            raise TxError("医保电子凭证无效或已过期，请患者刷新二维码后重新扫码")
+            raise TxError("医保电子凭证无效，请患者打开医保电子凭证后重新扫码")
     else:
         raise TxError(f"就诊凭证类型 {cert_type} 无效，应为 01、02 或 03")
     certno = text(d, "certno", required=False)
@@ -41,15 +46,6 @@ def find(ctx: Ctx, d: dict) -> Person:
     if name and name != p.psn_name:
         raise TxError("姓名与参保信息不符，请核对")
     return p
-
-
-def _by_token(ctx: Ctx, token: str) -> Person | None:
-    # Tokens are valid on the day they were issued (Beijing time).
-    day = ctx.now.date()
-    for psn_no in ctx.s.scalars(select(Person.psn_no)):
-        if ec_token(psn_no, day) == token.upper():
-            return ctx.s.get(Person, psn_no)
-    return None
 
 
 @handler("1101")
