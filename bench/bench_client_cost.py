@@ -1,0 +1,116 @@
+"""The client-side cost of one visit (journal writes, sealing, signing, parsing, audit, state),
+as a ratio to its floor: the same number of bare HTTP round trips plus bare SQLite commits.
+
+The insurer is a replay server (bench/replay_insurer.py) answering with answers recorded from
+the real simulator, on the same server stack, so its own work does not count against the client.
+The receipt PDF is timed separately; card reading has its own benchmark.
+"""
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+from sqlalchemy import event, text
+
+from clinic.config import load_settings
+from clinic.counter import Counter
+from clinic.db import make_engine
+from clinic.services import _wait_line, start_simulator
+from settlement.values import Credential
+
+RUNS = 40
+RX = [("xbdp", 1, 7), ("阿司匹林肠溶片", 1, 7)]
+HERE = Path(__file__).parent
+
+
+def record(work: Path) -> tuple[dict[str, str], str]:
+    """One real visit against the simulator; keep each transaction's answer."""
+    from settlement.mock_network import registry
+    sim = start_simulator(work / "insurer.db")
+    try:
+        counter = Counter(replace(load_settings(home=work / "rec"), network_url=sim.address))
+        certno = registry.default_villager().certno
+        counter.run_visit(Credential("02", certno, certno=certno), RX, diagnosis="I10")
+        answers = {}
+        with counter.engine.connect() as conn:
+            for (msgid,) in conn.execute(text("SELECT msgid FROM journal_message")):
+                e = counter.journal.entry(msgid)
+                answers[e["infno"]] = e["answer"].decode("utf-8")
+        counter.close()
+        return answers, certno
+    finally:
+        sim.stop()
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        answers, certno = record(work)
+        (work / "answers.json").write_text(json.dumps(answers), encoding="utf-8")
+        proc = subprocess.Popen([sys.executable, str(HERE / "replay_insurer.py"),
+                                 str(work / "answers.json")], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        try:
+            url = _wait_line(proc, "listening on", 30).split()[-1]
+            counter = Counter(replace(load_settings(home=work / "bench"), network_url=url))
+            commits = {"n": 0}
+            event.listen(counter.engine, "commit",
+                         lambda conn: commits.__setitem__("n", commits["n"] + 1))
+            counter.ensure_signed_in()
+            cred = Credential("02", certno, certno=certno)
+            pdf_times, visit_times = [], []
+            real_pdf = counter._with_receipt
+            def timed_pdf(*a, **k):
+                t = time.perf_counter()
+                try:
+                    return real_pdf(*a, **k)
+                finally:
+                    pdf_times.append(time.perf_counter() - t)
+            counter._with_receipt = timed_pdf
+            for i in range(RUNS + 1):
+                commits["n"] = 0
+                pdf_before = len(pdf_times)
+                t0 = time.perf_counter()
+                result = counter.run_visit(cred, RX, diagnosis="I10",
+                                           overrides={"R006": "基准测试重复取药"})
+                dt = time.perf_counter() - t0
+                assert result.status == "settled", result.message
+                if i:
+                    visit_times.append(dt - sum(pdf_times[pdf_before:]))
+            n_commits, n_calls = commits["n"], 6
+            counter.close()
+
+            engine = make_engine(f"sqlite:///{work / 'floor.db'}")
+            with engine.begin() as conn:
+                conn.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB)"))
+            floor = []
+            with httpx.Client(trust_env=False) as http:
+                for i in range(RUNS + 1):
+                    t0 = time.perf_counter()
+                    for _ in range(n_calls):
+                        http.get(url + "/health")
+                    for _ in range(n_commits):
+                        with engine.begin() as conn:
+                            conn.execute(text("INSERT INTO t (v) VALUES (:v)"), {"v": b"x" * 512})
+                    if i:
+                        floor.append(time.perf_counter() - t0)
+        finally:
+            proc.terminate()
+            proc.wait(10)
+    med, base = statistics.median(visit_times), statistics.median(floor)
+    print(f"client-side visit cost (1101..2207, no PDF), median of {RUNS}: {med * 1000:.1f} ms")
+    print(f"floor: {n_calls} bare HTTP round trips + {n_commits} bare SQLite commits "
+          f"(WAL, synchronous=FULL) = {base * 1000:.1f} ms")
+    print(f"ratio to floor: {med / base:.2f}x (target <= 1.5x)")
+    print(f"receipt PDF, median: {statistics.median(pdf_times[1:]) * 1000:.1f} ms")
+
+
+if __name__ == "__main__":
+    main()
