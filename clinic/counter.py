@@ -391,6 +391,22 @@ class Counter:
                                 training=self.settings.training)
         return self._with_receipt(settlement, person, reprint=True).receipt_path
 
+    def revocation_receipt(self, visit_id: str, msgid: str, info: SetlInfo) -> str:
+        """The slip the patient gets back when a settlement is revoked (2208)."""
+        v = self.visit_row(visit_id)
+        person, _ = self.open_party(visit_id)
+        items = tuple(RxItem(**i) for i in json.loads(v.items_json))
+        slip = Settlement(visit_id, msgid, info.setl_id, info.mdtrt_id, info.setl_time, info.split,
+                          training=self.settings.training)
+        header = ReceiptHeader(self.settings.fixmedins_name, self.settings.fixmedins_code,
+                               self.operator.opter, self.operator.opter_name,
+                               self.settings.training)
+        path = write_pdf(self.settings.receipts_dir / f"{info.setl_time[:10]}_{info.setl_id}_revoke.pdf",
+                         receipt_lines(header, person, items, slip, revokes=v.setl_id),
+                         training=self.settings.training)
+        self.audit.append("receipt_print", visit_id, "ok", setl_id=info.setl_id, kind="revoke")
+        return str(path)
+
     def _with_receipt(self, settlement: Settlement, person: Person, *,
                       reprint: bool = False) -> Settlement:
         v = self.visit_row(settlement.visit_id)

@@ -62,16 +62,19 @@ class ReceiptHeader:
 
 def receipt_lines(header: ReceiptHeader, person: Person, items: tuple[RxItem, ...],
                   settlement: Settlement, *, reprint: bool = False,
-                  self_pay: bool = False) -> list[tuple[str, str]]:
-    """The receipt as (left, right) text rows: one source for the PDF and the thermal printer."""
+                  self_pay: bool = False, revokes: str = "") -> list[tuple[str, str]]:
+    """The receipt as (left, right) text rows: one source for the PDF and the thermal printer.
+
+    `revokes`: the setl_id this slip revokes (2208); its amounts are the insurer's negated ones.
+    """
     s = settlement.split
     rows: list[tuple[str, str]] = []
     if header.training:
         rows.append(("【培训】 本收据仅供培训，无效", ""))
     rows += [
         (header.clinic_name, ""),
-        (("自费收费单（未经医保结算）" if self_pay else "医保门诊结算单")
-         + ("（补打）" if reprint else ""), ""),
+        (("自费收费单（未经医保结算）" if self_pay else "医保结算撤销单" if revokes
+          else "医保门诊结算单") + ("（补打）" if reprint else ""), ""),
         ("机构编码", header.fixmedins_code),
         ("结算时间", settlement.setl_time),
         ("姓名", person.psn_name),
@@ -94,6 +97,10 @@ def receipt_lines(header: ReceiptHeader, person: Person, items: tuple[RxItem, ..
         ("报文号", settlement.msgid),
         ("操作员", f"{header.opter_name}（{header.opter}）"),
     ]
+    if revokes:
+        rows.insert(rows.index(("结算号", settlement.setl_id)) + 1, ("原结算号", revokes))
+        rows.append((f"已退还现金 {yuan(-s.psn_cash_pay)} 元，", ""))
+        rows.append((f"个人账户退回 {yuan(-s.acct_pay)} 元", ""))
     if self_pay:
         rows.append(("医保网络不通，本单全额自费，", ""))
         rows.append(("未使用医保基金和个人账户", ""))

@@ -12,7 +12,7 @@ from .errors import CounterError, NotAllowed, OutcomeUnknownProblem, RefusedByIn
 from .roles import require
 
 
-def revoke(counter, visit_id: str, reason: str) -> messages.SetlInfo:
+def revoke(counter, visit_id: str, reason: str) -> tuple[messages.SetlInfo, str]:
     """2208 for a same-day settlement. The insurer answers with a new setl_id and negated amounts."""
     require(counter.operator, "revoke")
     reason = reason.strip()
@@ -42,16 +42,18 @@ def revoke(counter, visit_id: str, reason: str) -> messages.SetlInfo:
         # Stays `revoking`: start-up recovery asks again with the same msgid.
         counter.audit.append("revoke", visit_id, "unknown", reason=str(exc)[:200])
         raise
-    finish_revoke(counter, visit_id, msgid, info)
-    return info
+    return info, finish_revoke(counter, visit_id, msgid, info)
 
 
-def finish_revoke(counter, visit_id: str, msgid: str, info: messages.SetlInfo) -> None:
+def finish_revoke(counter, visit_id: str, msgid: str, info: messages.SetlInfo) -> str:
+    """Record a confirmed revocation and print the slip; returns the slip's path."""
     with counter.engine.begin() as conn:
         counter.transition(conn, visit_id, vs.REVOKED, revoke_setl_id=info.setl_id,
                            revoke_split_json=json.dumps(asdict(info.split)))
     counter.audit.append("revoke", visit_id, "ok", msgid=msgid, setl_id=info.setl_id,
-                         medfee=info.split.medfee_sumamt, fund=info.split.fund_pay_sumamt)
+                         medfee=info.split.medfee_sumamt, fund=info.split.fund_pay_sumamt,
+                         acct=info.split.acct_pay, cash=info.split.psn_cash_pay)
+    return counter.revocation_receipt(visit_id, msgid, info)
 
 
 def reverse(counter, visit_id: str) -> None:

@@ -43,6 +43,12 @@ def test_revoking_a_settlement_gives_a_new_setl_id_with_negated_amounts(services
     assert con.execute("SELECT count(*) FROM journal_message WHERE infno='2208'").fetchone()[0] == 1
     actions = [r[0] for r in con.execute("SELECT action FROM audit_event")]
     assert "revoke" in actions
+    slip = proc.stdout.split("撤销单：")[1].strip()
+    import shutil
+    import subprocess
+    if shutil.which("pdftotext"):
+        text = subprocess.run(["pdftotext", "-layout", slip, "-"], capture_output=True, text=True).stdout
+        assert "医保结算撤销单" in text and setl_id in text and revoke_setl_id in text
 
 
 def test_revocation_needs_a_reason(services, tmp_path):
