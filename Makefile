@@ -31,7 +31,7 @@ run: setup
 	fi
 
 test: setup
-	CLINIC_TEST_PG_URL="$$(bash scripts/test-postgres.sh $(CURDIR)/var/pg || true)" \
+	CLINIC_TEST_PG_URL="$$(bash scripts/test-postgres.sh || true)" \
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
 
 bench: setup

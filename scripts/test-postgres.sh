@@ -2,7 +2,9 @@
 # Start (or reuse) a throwaway PostgreSQL cluster for the tests, listening on loopback only, and
 # print its SQLAlchemy URL. Used by `make test`; tests that need PostgreSQL read CLINIC_TEST_PG_URL.
 set -euo pipefail
-DIR="${1:-$PWD/var/pg}"
+# Under /tmp by default: the postgres user must be able to reach it even when the checkout sits
+# below a private (0700) directory, as a fresh CI clone may.
+DIR="${1:-${TMPDIR:-/tmp}/clinic-test-pg-$(id -u)}"
 PORT="${CLINIC_TEST_PG_PORT:-55432}"
 BIN="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
 [ -n "$BIN" ] || { echo "no PostgreSQL server installed" >&2; exit 1; }
