@@ -6,6 +6,7 @@ that answer byte for byte, also after a restart.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import logging
@@ -13,12 +14,13 @@ import re
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -35,7 +37,17 @@ from settlement.gateway import (
 )
 
 from . import catalogue as catalogue_mod
-from .db import MessageLog, Nonce, ReversedUnseen, SignIn, make_engine, seed_registry
+from .db import (
+    MessageLog,
+    Nonce,
+    ReversedUnseen,
+    SignIn,
+    is_postgres,
+    lock_key,
+    make_engine,
+    seed_registry,
+    seed_year_totals,
+)
 from .faults import DROP, FaultPlan
 from .policy import Policy, load_policy
 from .registry import DEFAULT_SEED, INSUPLC_ADMDVS, build_registry
@@ -84,7 +96,8 @@ class Simulator:
         self.clock = clock
         self.faults = faults or FaultPlan()
         self._serial = itertools.count(1)
-        self._lock = threading.Lock()  # one transaction at a time: SQLite, and simple reasoning
+        self.postgres = is_postgres(engine)
+        self._lock = threading.Lock()  # SQLite only: one transaction at a time
         self._nonce_calls = 0
 
     # ---- responses ------------------------------------------------------------------
@@ -104,12 +117,18 @@ class Simulator:
 
     # ---- gateway --------------------------------------------------------------------
     def seen_nonce(self, paas_id: str, nonce: str) -> bool:
-        """Record the nonce; True if it was already used. Kept in the DB across restarts."""
+        """Record the nonce; True if it was already used. Kept in the DB across restarts.
+
+        On PostgreSQL the nonce's commit does not wait for the disk (synchronous_commit off
+        for this transaction only): a crash may forget the last fraction of a second of
+        nonces, whose requests then could not have been answered anyway."""
         now = int(time.time())
-        with Session(self.engine) as s:
+        self._nonce_calls += 1
+        with self._serialized(), Session(self.engine) as s:
             try:
                 with s.begin():
-                    self._nonce_calls += 1
+                    if self.postgres:
+                        s.execute(text("SET LOCAL synchronous_commit TO OFF"))
                     if self._nonce_calls % 200 == 0:  # a nonce older than the skew window is harmless
                         s.execute(delete(Nonce).where(Nonce.seen_at < now - 2 * MAX_SKEW_SECONDS))
                     s.add(Nonce(paas_id=paas_id, nonce=nonce[:128], seen_at=now))
@@ -120,11 +139,17 @@ class Simulator:
     def check_gateway(self, headers: dict[str, str]) -> None:
         check_headers(headers, self.tokens, seen_nonce=self.seen_nonce)
 
+    def _serialized(self):
+        """SQLite: one writer at a time in this process (its file lock would make the others
+        spin on busy_timeout). PostgreSQL: no global lock; row and advisory locks do it."""
+        return contextlib.nullcontext() if self.postgres else self._lock
+
     # ---- one request ----------------------------------------------------------------
     def handle(self, body: bytes, *, fault: str | None = None) -> bytes | object:
         """Answer one (already gateway-checked) body. Returns the response bytes, DROP when a
-        fault says the connection must be dropped, or INTERNAL_ERROR."""
-        with self._lock:
+        fault says the connection must be dropped, or INTERNAL_ERROR. Blocking: the ASGI
+        route runs it in a worker thread."""
+        with self._serialized():
             result = self._handle(body, fault)
         if fault in ("drop_before_commit", "commit_then_drop") and result is not INTERNAL_ERROR:
             # Whatever the answer was (new, replayed or a refusal), it is lost on the way.
@@ -155,64 +180,81 @@ class Simulator:
             return self.respond(-1, None, received, "定点医药机构编号 fixmedins_code 缺失或格式错误")
         if msgid[:12] != fixmedins:
             return self.respond(-1, None, received, "报文ID前12位应为本机构编号 fixmedins_code")
-        h = body_hash(env)
-
-        with Session(self.engine, expire_on_commit=False) as s:
-            with s.begin():
-                prior = s.get(MessageLog, msgid)
-                if prior is not None:
-                    if prior.body_hash == h:
-                        log.info("msgid %s repeated: first answer replayed", msgid)
-                        return prior.response
-                    log.warning("msgid %s repeated with a different body: refused", msgid)
-                    return self.respond(-1, None, received, "报文ID重复但内容不同")
-                tomb = s.get(ReversedUnseen, msgid)
-            if tomb is not None:
-                if fault == "drop_before_commit":
-                    return DROP
-                return self._store_failure(s, msgid, infno, fixmedins, h, received,
-                                           "该报文已被冲正（2601），不予处理")
-
-            fn = HANDLERS.get(infno)
+        req = _Request(env, msgid, infno, infno_raw, fixmedins, body_hash(env), received)
+        for attempt in range(1, RETRIES + 1):
             try:
-                with s.begin():
-                    if fn is None:
-                        raise TxError(f"不支持的交易编号 {infno_raw}")
-                    if getattr(fn, "needs_sign_in", True):
-                        self._check_sign_in(s, env, fixmedins)
-                    ctx = Ctx(s=s, env=env, msgid=msgid, infno=infno, fixmedins_code=fixmedins,
-                              now=received, policy=self.policy, catalogue=self.catalogue)
-                    output = fn(ctx, env.get("input"))
-                    if isinstance(output, RawFile):
-                        resp = output.data  # 9102: the file itself is the answer
-                    else:
-                        resp = self.respond(0, output, received, warn_msg="；".join(ctx.warnings))
-                    s.add(MessageLog(msgid=msgid, infno=infno, fixmedins_code=fixmedins,
-                                     body_hash=h, infcode=0, response=resp, received=received))
-                    s.flush()
-                    if fault == "drop_before_commit":
-                        raise _Dropped()
+                resp = self._transaction(req, fault)
             except _Dropped:
                 return DROP
-            except TxError as exc:
-                log.info("%s %s refused: %s", infno, msgid, exc.err_msg)
-                if fault == "drop_before_commit":
-                    return DROP  # the refusal is lost with the request: nothing remembered
-                return self._store_failure(s, msgid, infno, fixmedins, h, received, exc.err_msg)
+            except (IntegrityError, OperationalError) as exc:
+                # PostgreSQL: a deadlock, a serialization failure or a unique key taken by a
+                # concurrent transaction. Everything was rolled back: do it again.
+                if attempt < RETRIES and _retryable(exc):
+                    log.info("%s %s: concurrent conflict, retried (%s)", infno, msgid,
+                             type(exc.orig).__name__)
+                    continue
+                log.exception("%s %s failed inside the simulator", infno, msgid)
+                return INTERNAL_ERROR
             except Exception:
                 # A simulator bug is not an answer: rolled back, not remembered, retry-able.
                 log.exception("%s %s failed inside the simulator", infno, msgid)
                 return INTERNAL_ERROR
-        log.info("%s %s ok", infno, msgid)
-        return resp
+            return resp
+        return INTERNAL_ERROR  # not reached
 
-    def _store_failure(self, s: Session, msgid: str, infno: str, fixmedins: str, h: str,
-                       received: datetime, err_msg: str) -> bytes:
-        # A refusal is an answer too: a retry of the same msgid must get it again.
-        resp = self.respond(-1, None, received, err_msg)
-        with s.begin():
+    def _transaction(self, req: _Request, fault: str | None) -> bytes:
+        """One database transaction: the msgid's lock, the replay check, the business effect
+        (in a savepoint, so a refusal keeps nothing of it) and the message-log row."""
+        msgid, infno, fixmedins, h, received = req.msgid, req.infno, req.fixmedins, req.h, req.received
+        with Session(self.engine, expire_on_commit=False) as s, s.begin():
+            lock_key(s, msgid)  # a concurrent copy of this msgid waits here, then replays
+            prior = s.get(MessageLog, msgid)
+            if prior is not None:
+                if prior.body_hash == h:
+                    log.info("msgid %s repeated: first answer replayed", msgid)
+                    return prior.response
+                log.warning("msgid %s repeated with a different body: refused", msgid)
+                return self.respond(-1, None, received, "报文ID重复但内容不同")
+            err_msg = None
+            if s.get(ReversedUnseen, msgid) is not None:
+                err_msg = "该报文已被冲正（2601），不予处理"
+            else:
+                fn = HANDLERS.get(req.infno)
+                try:
+                    with s.begin_nested():
+                        if fn is None:
+                            raise TxError(f"不支持的交易编号 {req.infno_raw}")
+                        if getattr(fn, "needs_sign_in", True):
+                            self._check_sign_in(s, req.env, fixmedins)
+                        ctx = Ctx(s=s, env=req.env, msgid=msgid, infno=infno,
+                                  fixmedins_code=fixmedins, now=received, policy=self.policy,
+                                  catalogue=self.catalogue)
+                        output = fn(ctx, req.env.get("input"))
+                        if isinstance(output, RawFile):
+                            resp = output.data  # 9102: the file itself is the answer
+                        else:
+                            resp = self.respond(0, output, received, warn_msg="；".join(ctx.warnings))
+                        s.flush()
+                except TxError as exc:
+                    log.info("%s %s refused: %s", infno, msgid, exc.err_msg)
+                    err_msg = exc.err_msg
+                except DataError:
+                    # PostgreSQL checks lengths and ranges SQLite lets through.
+                    log.info("%s %s refused: a value too long or out of range", infno, msgid)
+                    err_msg = "报文字段超长或数值超出范围"
+            if err_msg is not None:
+                if fault == "drop_before_commit":
+                    raise _Dropped()  # the refusal is lost with the request: nothing remembered
+                # A refusal is an answer too: a retry of the same msgid must get it again.
+                resp = self.respond(-1, None, received, err_msg)
             s.add(MessageLog(msgid=msgid, infno=infno, fixmedins_code=fixmedins, body_hash=h,
-                             infcode=-1, response=resp, received=received))
+                             infcode=0 if err_msg is None else -1, response=resp,
+                             received=received))
+            s.flush()
+            if fault == "drop_before_commit":
+                raise _Dropped()
+        if err_msg is None:
+            log.info("%s %s ok", infno, msgid)
         return resp
 
     def _check_sign_in(self, s: Session, env: dict, fixmedins: str) -> None:
@@ -230,6 +272,28 @@ class _Dropped(Exception):
     pass
 
 
+RETRIES = 5
+
+
+@dataclass(frozen=True)
+class _Request:
+    env: dict
+    msgid: str
+    infno: str
+    infno_raw: str
+    fixmedins: str
+    h: str
+    received: datetime
+
+
+def _retryable(exc: Exception) -> bool:
+    """Unique-key races, deadlocks (40P01) and serialization failures (40001)."""
+    if isinstance(exc, IntegrityError):
+        return True
+    code = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    return code in ("40P01", "40001")
+
+
 INTERNAL_ERROR = object()  # handle() result: answer HTTP 500, nothing stored
 
 
@@ -241,7 +305,9 @@ def create_app(db_url: str | None = None, *, engine: Engine | None = None,
                faults: FaultPlan | None = None, control: bool = False) -> Starlette:
     engine = engine or make_engine(db_url)
     policy = policy or load_policy(policy_path)
-    seed_registry(engine, build_registry(seed))
+    villagers = build_registry(seed)
+    seed_registry(engine, villagers)
+    seed_year_totals(engine, villagers, policy, clock().year)
     sim = Simulator(engine, policy, catalogue_mod.catalogue(policy, catalogue_path),
                     tokens=tokens, clock=clock, faults=faults)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Date,
     DateTime,
@@ -20,6 +21,7 @@ from sqlalchemy import (
     create_engine,
     event,
     select,
+    text,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
@@ -55,15 +57,15 @@ class Account(Base):
     """Personal account (个人账户) balance; residents have 0."""
     __tablename__ = "account"
     psn_no: Mapped[str] = mapped_column(ForeignKey("person.psn_no"), primary_key=True)
-    balc_fen: Mapped[int] = mapped_column(Integer)
+    balc_fen: Mapped[int] = mapped_column(BigInteger)
 
 
 class YearTotal(Base):
     __tablename__ = "year_total"
     psn_no: Mapped[str] = mapped_column(String(32), primary_key=True)
     year: Mapped[int] = mapped_column(Integer, primary_key=True)
-    dedc_used_fen: Mapped[int] = mapped_column(Integer, default=0)
-    fund_paid_fen: Mapped[int] = mapped_column(Integer, default=0)
+    dedc_used_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    fund_paid_fen: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class SignIn(Base):
@@ -115,9 +117,9 @@ class FeeLine(Base):
     medins_list_codg: Mapped[str] = mapped_column(String(50), default="")
     cnt: Mapped[str] = mapped_column(String(24))    # exact decimal text
     pric: Mapped[str] = mapped_column(String(24))   # exact decimal text, yuan
-    sumamt_fen: Mapped[int] = mapped_column(Integer)
+    sumamt_fen: Mapped[int] = mapped_column(BigInteger)
     chrgitm_lv: Mapped[str | None] = mapped_column(String(2), nullable=True)  # None = not listed
-    ceiling_fen: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    ceiling_fen: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     consultation: Mapped[bool] = mapped_column(Boolean, default=False)
     restrict_dx: Mapped[str] = mapped_column(String(200), default="")  # ";"-joined ICD-10 prefixes
     setl_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
@@ -143,20 +145,20 @@ class Settlement(Base):
     kind: Mapped[str] = mapped_column(String(8), default="settle")     # settle / revoke
     status: Mapped[str] = mapped_column(String(12), default="normal")  # normal / revoked / reversed
     orig_setl_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
-    medfee_sumamt: Mapped[int] = mapped_column(Integer)
-    fulamt_ownpay_amt: Mapped[int] = mapped_column(Integer)
-    overlmt_selfpay: Mapped[int] = mapped_column(Integer)
-    preselfpay_amt: Mapped[int] = mapped_column(Integer)
-    inscp_scp_amt: Mapped[int] = mapped_column(Integer)
-    act_pay_dedc: Mapped[int] = mapped_column(Integer)
-    hifp_pay: Mapped[int] = mapped_column(Integer)
-    fund_pay_sumamt: Mapped[int] = mapped_column(Integer)
-    psn_part_amt: Mapped[int] = mapped_column(Integer)
-    acct_pay: Mapped[int] = mapped_column(Integer)
-    psn_cash_pay: Mapped[int] = mapped_column(Integer)
-    hosp_part_amt: Mapped[int] = mapped_column(Integer)
-    balc: Mapped[int] = mapped_column(Integer)
-    ytd_fund_fen: Mapped[int] = mapped_column(Integer, default=0)  # capped fund part, for undo
+    medfee_sumamt: Mapped[int] = mapped_column(BigInteger)
+    fulamt_ownpay_amt: Mapped[int] = mapped_column(BigInteger)
+    overlmt_selfpay: Mapped[int] = mapped_column(BigInteger)
+    preselfpay_amt: Mapped[int] = mapped_column(BigInteger)
+    inscp_scp_amt: Mapped[int] = mapped_column(BigInteger)
+    act_pay_dedc: Mapped[int] = mapped_column(BigInteger)
+    hifp_pay: Mapped[int] = mapped_column(BigInteger)
+    fund_pay_sumamt: Mapped[int] = mapped_column(BigInteger)
+    psn_part_amt: Mapped[int] = mapped_column(BigInteger)
+    acct_pay: Mapped[int] = mapped_column(BigInteger)
+    psn_cash_pay: Mapped[int] = mapped_column(BigInteger)
+    hosp_part_amt: Mapped[int] = mapped_column(BigInteger)
+    balc: Mapped[int] = mapped_column(BigInteger)
+    ytd_fund_fen: Mapped[int] = mapped_column(BigInteger, default=0)  # capped fund part, for undo
     output_json: Mapped[bytes] = mapped_column(LargeBinary)       # the setlinfo as sent
 
 
@@ -201,12 +203,25 @@ class Nonce(Base):
 class Counter(Base):
     __tablename__ = "counter"
     name: Mapped[str] = mapped_column(String(20), primary_key=True)
-    value: Mapped[int] = mapped_column(Integer, default=0)
+    value: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+SEQUENCES = ("mdtrt", "setl", "sign", "file")  # PostgreSQL: one sequence per id kind
+
+
+def is_postgres(bind) -> bool:
+    return bind.dialect.name == "postgresql"
 
 
 def next_serial(s: Session, name: str) -> int:
-    """A per-name serial, taken inside the caller's transaction (rolled back with it)."""
-    row = s.get(Counter, name)
+    """A per-name serial, taken inside the caller's transaction.
+
+    SQLite: a row of `counter`, rolled back with the transaction (writers are serialized
+    anyway). PostgreSQL: a sequence, so concurrent transactions do not queue on one row until
+    commit; a rolled-back transaction leaves a gap (ids are unique, not dense)."""
+    if name in SEQUENCES and is_postgres(s.get_bind()):
+        return s.execute(text(f"SELECT nextval('sim_serial_{name}')")).scalar_one()
+    row = s.get(Counter, name, with_for_update=True, populate_existing=True)
     if row is None:
         row = Counter(name=name, value=0)
         s.add(row)
@@ -215,26 +230,72 @@ def next_serial(s: Session, name: str) -> int:
     return row.value
 
 
+def lock_key(s: Session, key: str) -> None:
+    """Serialize transactions on one key (a msgid) until commit or rollback.
+
+    PostgreSQL: a transaction-scoped advisory lock. SQLite: nothing to do, its writers are
+    serialized by the simulator's lock and BEGIN IMMEDIATE."""
+    if is_postgres(s.get_bind()):
+        s.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": key})
+
+
+def lock_person(s: Session, psn_no: str) -> Person | None:
+    """The person's row, locked until the transaction ends (SELECT ... FOR UPDATE; SQLite
+    ignores FOR UPDATE and needs no row lock). Every transaction that reads and then writes a
+    person's account, yearly totals, visits or settlements takes this lock first, so two
+    settlements of one person never both read the same balance."""
+    return s.get(Person, psn_no, with_for_update=True, populate_existing=True)
+
+
+def normalize_url(url: str) -> str:
+    """postgresql:// and postgres:// mean psycopg 3 (the driver the project installs)."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
 def make_engine(url: str | None = None) -> Engine:
     """An engine with the schema created. SQLite gets WAL and full fsync: a settlement the
-    simulator confirmed must survive its crash."""
-    url = url or "sqlite:///insurer_sim.sqlite3"
+    simulator confirmed must survive its crash; its transactions begin IMMEDIATE (the write
+    lock is taken at BEGIN, so a read-then-write transaction never fails on the upgrade).
+    PostgreSQL gets a connection pool sized for the server's worker threads and one sequence
+    per id kind."""
+    url = normalize_url(url or "sqlite:///insurer_sim.sqlite3")
     kwargs: dict = {}
-    if url.startswith("sqlite"):
+    sqlite = url.startswith("sqlite")
+    if sqlite:
         kwargs["connect_args"] = {"check_same_thread": False}
         if url in ("sqlite://", "sqlite:///:memory:"):
             kwargs["poolclass"] = StaticPool
+    elif url.startswith("postgresql"):
+        kwargs.update(pool_size=16, max_overflow=16, pool_pre_ping=True)
     engine = create_engine(url, **kwargs)
-    if url.startswith("sqlite"):
+    if sqlite:
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn, _record):
+            dbapi_conn.isolation_level = None  # SQLAlchemy emits BEGIN itself (below)
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=FULL")
             cur.execute("PRAGMA busy_timeout=5000")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
     Base.metadata.create_all(engine)
+    if is_postgres(engine):
+        with engine.begin() as conn:
+            for name in SEQUENCES:
+                conn.execute(text(f"CREATE SEQUENCE IF NOT EXISTS sim_serial_{name}"))
+                # A database that counted in the counter table before: continue after it.
+                old = conn.execute(select(Counter.value).where(Counter.name == name)).scalar()
+                if old:
+                    conn.execute(text(f"SELECT setval('sim_serial_{name}', "
+                                      f"GREATEST(:v, (SELECT last_value FROM sim_serial_{name})))"),
+                                 {"v": old})
     return engine
 
 
@@ -257,4 +318,23 @@ def seed_registry(engine: Engine, villagers) -> int:
             added += 1
         s.flush()  # persons before their accounts (foreign key)
         s.add_all(accounts)
+    return added
+
+
+def seed_year_totals(engine: Engine, villagers, policy, year: int) -> int:
+    """For villagers marked deductible_reached: this year's deductible counted as used, so the
+    fund pays from the first fen. Only where the person has no total for `year` yet (a new
+    year starts them at the deductible again). Returns how many rows were added."""
+    added = 0
+    with Session(engine) as s, s.begin():
+        for v in villagers:
+            if not v.deductible_reached or s.get(YearTotal, (v.psn_no, year)) is not None:
+                continue
+            ip = policy.for_insutype(v.insutype)
+            # The larger deductible of the bands the person is in during the year (a birthday
+            # can move them from one band to another).
+            dedc = max(ip.band_for(v.age(date(year, m, d))).deductible_fen
+                       for m, d in ((1, 1), (12, 31)))
+            s.add(YearTotal(psn_no=v.psn_no, year=year, dedc_used_fen=dedc, fund_paid_fen=0))
+            added += 1
     return added

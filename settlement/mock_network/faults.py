@@ -18,6 +18,7 @@ import threading
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -113,8 +114,9 @@ class _DroppedResponse(Response):
 async def serve_with_faults(sim: Simulator, request: Request) -> Response:
     from .app import INTERNAL_ERROR, JSON, gateway_refusal, media_type
     headers = {k.lower(): v for k, v in request.headers.items()}
+    # The database work is blocking: it runs in a worker thread, never on the event loop.
     try:
-        sim.check_gateway(headers)
+        await run_in_threadpool(sim.check_gateway, headers)
     except GatewayRefusal as exc:
         return gateway_refusal(sim, exc)
     body = await request.body()
@@ -127,7 +129,7 @@ async def serve_with_faults(sim: Simulator, request: Request) -> Response:
                         status_code=500, media_type=JSON)
     elif kind == "malformed":
         return Response(b'{"infcode":0,"output":{"setlinfo":', media_type=JSON)
-    result = sim.handle(body, fault=kind)
+    result = await run_in_threadpool(sim.handle, body, fault=kind)
     if result is DROP:
         return _DroppedResponse()
     if result is INTERNAL_ERROR:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from functools import lru_cache
 
@@ -56,6 +56,8 @@ class Villager:
     insu_date: date = date(2010, 1, 1)
     emp_name: str = ""
     chronic: tuple[str, ...] = ()  # ICD-10 of registered chronic conditions, e.g. ("I10",)
+    card_locked: bool = False      # PIN blocked after wrong tries: the card answers 6983
+    deductible_reached: bool = False  # year totals seeded: the fund pays from the first fen
 
     def age(self, on: date | None = None) -> int:
         return age_on(self.brdy, on or REFERENCE_DATE)
@@ -143,6 +145,73 @@ def _default(used: set[str]) -> Villager:
         insu_date=date(2008, 1, 1), chronic=("I10",))
 
 
+# Training states. Suspended insurance and expired cards come from the generator (about 1 %
+# each); locked cards, zero balances and reached deductibles are laid over chosen villagers.
+STATES = ("normal", "suspended", "expired", "locked", "chronic", "zero_balance",
+          "deductible_reached")
+PER_VILLAGE = 3  # of each laid-over state, in every village
+
+
+def card_state(v: Villager, on: date | None = None) -> str:
+    """What the physical card does in a reader: "locked" (PIN blocked: the reader's
+    VirtualCard gets pin=card_pin(v), pin_tries=0), "expired" (past card_expiry_date on
+    `on`, default today) or "normal"."""
+    if v.card_locked:
+        return "locked"
+    if v.card_expiry_date < (on or date.today()):
+        return "expired"
+    return "normal"
+
+
+def card_pin(v: Villager) -> str:
+    """The six-digit PIN of the villager's (virtual) card: fixed, derived from psn_no."""
+    return f"{int(hashlib.sha256(f'sim-pin|{v.psn_no}'.encode()).hexdigest(), 16) % 1_000_000:06d}"
+
+
+def states(v: Villager, on: date | None = None) -> tuple[str, ...]:
+    """The training states of a villager, in STATES order; ("normal",) when none applies."""
+    found = []
+    if v.insu_state != "1":
+        found.append("suspended")
+    cs = card_state(v, on)
+    if cs != "normal":
+        found.append(cs)
+    if v.chronic:
+        found.append("chronic")
+    if v.insutype == "310" and v.balc_fen == 0:
+        found.append("zero_balance")
+    if v.deductible_reached:
+        found.append("deductible_reached")
+    return tuple(found) or ("normal",)
+
+
+def _overlay(people: list[Villager], seed: int) -> None:
+    """Lay the chosen states over plain villagers (normally insured, valid card), PER_VILLAGE
+    of each in every village, none twice, never the default villager. Own Random: the
+    generated registry underneath is unchanged."""
+    rng = random.Random(seed * 7919 + 3)
+    taken = {0}
+    for village, _ in VILLAGES:
+        plain = [i for i, v in enumerate(people)
+                 if v.village == village and i not in taken and v.insu_state == "1"
+                 and v.card_expiry_date > REFERENCE_DATE]
+        employees = [i for i in plain if people[i].insutype == "310"]
+
+        def pick(pool: list[int], n: int) -> list[int]:
+            chosen = rng.sample([i for i in pool if i not in taken], n)
+            taken.update(chosen)
+            return chosen
+
+        for i in pick(plain, PER_VILLAGE):
+            people[i] = replace(people[i], card_locked=True)
+        for i in pick(employees, PER_VILLAGE):
+            people[i] = replace(people[i], balc_fen=0)
+        # Deductible reached: residents and one employee (who then pays from the account).
+        residents = [i for i in plain if people[i].insutype == "390"]
+        for i in pick(residents, PER_VILLAGE - 1) + pick(employees, 1):
+            people[i] = replace(people[i], deductible_reached=True)
+
+
 @lru_cache(maxsize=4)
 def _build(seed: int) -> tuple[Villager, ...]:
     rng = random.Random(seed)
@@ -159,6 +228,7 @@ def _build(seed: int) -> tuple[Villager, ...]:
             cards.add(v.card_no)
             people.append(v)
             index += 1
+    _overlay(people, seed)
     return tuple(people)
 
 
@@ -180,11 +250,14 @@ def find_by_card(card_no: str, seed: int = DEFAULT_SEED) -> Villager | None:
     return _index(seed)[0].get(card_no)
 
 
-def ec_token(psn_no: str, on: date) -> str:
-    """The simulator's electronic-voucher token (ecToken, 40 chars) of a person for one day.
-    Stands in for the voucher hub, which the simulator does not model."""
-    return hashlib.sha1(f"sim-ecToken|{psn_no}|{on:%Y%m%d}".encode()).hexdigest().upper()
-
-
 def find_by_certno(certno: str, seed: int = DEFAULT_SEED) -> Villager | None:
     return _index(seed)[1].get(certno.strip().upper())
+
+
+def select_villagers(*, village: str | None = None, state: str | None = None,
+                     seed: int = DEFAULT_SEED, on: date | None = None) -> list[Villager]:
+    """Registry order, filtered by village name and by one of STATES."""
+    if state is not None and state not in STATES:
+        raise ValueError(f"unknown state {state!r}; one of {', '.join(STATES)}")
+    return [v for v in _build(seed) if (village is None or v.village == village)
+            and (state is None or state in states(v, on))]

@@ -184,11 +184,42 @@ def settle_visit(c: Client, psn: str, mid: str, insutype: str, total: Decimal, *
     return c.ok("2207", q2207(pre, s), **kw)
 
 
-@pytest.fixture(scope="module")
-def sim(tmp_path_factory):
-    p = SimProcess(f"sqlite:///{tmp_path_factory.mktemp('sim') / 'sim.db'}").start()
-    yield p
-    p.stop()
+@contextlib.contextmanager
+def pg_database():
+    """A fresh PostgreSQL database, as tests/conftest.py's pg_url makes them, for a fixture of
+    wider scope than one test (skipped without CLINIC_TEST_PG_URL, failing in CI)."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+    base = os.environ.get("CLINIC_TEST_PG_URL")
+    if not base:
+        if os.environ.get("CI"):
+            pytest.fail("CLINIC_TEST_PG_URL is not set in CI: scripts/test-postgres.sh did not run")
+        pytest.skip("no PostgreSQL for tests (run through `make test`)")
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield base.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def sim(request, tmp_path_factory):
+    """The simulator as a real process, once on SQLite and once on PostgreSQL: every test that
+    talks to it through `client` runs against both."""
+    with contextlib.ExitStack() as stack:
+        if request.param == "sqlite":
+            url = f"sqlite:///{tmp_path_factory.mktemp('sim') / 'sim.db'}"
+        else:
+            url = stack.enter_context(pg_database())
+        p = SimProcess(url).start()
+        stack.callback(p.stop)
+        yield p
 
 
 @pytest.fixture

@@ -314,13 +314,19 @@ def test_sim_idempotency_and_nonces_survive_a_restart(tmp_path):
         sim.stop()
 
 
-def test_sim_1101_by_electronic_voucher_token_of_today(client: Client):
-    from settlement.mock_network.registry import ec_token
+def test_sim_1101_by_electronic_voucher_token_from_the_hub(client: Client):
+    # The token comes from the voucher hub (voucher_hub.py) for a scanned QR code.
+    from settlement.mock_network.voucher_hub import qr_payload
+    from settlement.voucher import HUB_PATH
     v = default_villager()
-    q = {"data": {"mdtrt_cert_type": "01", "mdtrt_cert_no": ec_token(v.psn_no, time_today()),
+    hub = client.http.post(HUB_PATH, content=wire.dumps({"transType": "ec.query", "data": {
+        "qrCode": qr_payload(v), "businessType": "01101"}}),
+        headers={**gateway.sign_headers(gateway.DEFAULT_PAAS_ID, gateway.DEFAULT_PAAS_TOKEN),
+                 "content-type": "application/json"})
+    token = wire.loads(hub.content)["data"]["ecToken"]
+    q = {"data": {"mdtrt_cert_type": "01", "mdtrt_cert_no": token,
                   "card_sn": "", "begntime": "", "psn_cert_type": "01", "certno": "", "psn_name": ""}}
     assert client.ok("1101", q)["baseinfo"]["psn_no"] == v.psn_no
-    from datetime import timedelta
-    q["data"]["mdtrt_cert_no"] = ec_token(v.psn_no, time_today() - timedelta(days=1))
+    q["data"]["mdtrt_cert_no"] = "F" * 40  # not issued by this simulator
     out = client.call("1101", q)
     assert out["infcode"] == -1 and "电子凭证" in out["err_msg"]

@@ -5,16 +5,23 @@ import random
 import re
 from collections import Counter
 
+import pytest
 from sqlalchemy import func, select
 
 from cardreader.idnumber import birth_date, normalize, sex_code
 from settlement.mock_network.db import Person, make_engine, seed_registry
 from settlement.mock_network.registry import (
     REFERENCE_DATE,
+    STATES,
+    VILLAGES,
     build_registry,
+    card_pin,
+    card_state,
     default_villager,
     find_by_card,
     find_by_certno,
+    select_villagers,
+    states,
 )
 
 REG = build_registry()
@@ -97,7 +104,58 @@ def test_sim_registry_seeding_is_idempotent(tmp_path):
 def test_sim_registry_is_stable_across_versions():
     # Other components' tests and training scenarios pick villagers from this registry:
     # a change to the generator must be deliberate (update this digest and say so).
+    # 2026-11-30: training states laid over (locked cards, zero balances, deductible reached);
+    # the digest now covers every state field too.
     import hashlib
-    digest = hashlib.sha256(repr([(v.psn_no, v.certno, v.psn_name, v.card_no, v.balc_fen)
+    digest = hashlib.sha256(repr([(v.psn_no, v.certno, v.psn_name, v.card_no, v.card_sn,
+                                   v.balc_fen, v.insu_state, v.card_expiry_date, v.chronic,
+                                   v.card_locked, v.deductible_reached)
                                   for v in REG]).encode()).hexdigest()
-    assert digest == "eadb379b8bb146984bdf4bbe05fc6809b55437ebe09f4960267a35eb50053e2c"
+    assert digest == "e4b5ccbadda562fd4ef3ac34e1182b8c9f191761ab61877edc5ba56f047f7d8f"
+
+
+# ---- training states ------------------------------------------------------------------
+
+def test_sim_registry_every_training_state_is_present_in_every_village():
+    for state in STATES:
+        chosen = select_villagers(state=state, on=REFERENCE_DATE)
+        assert len(chosen) >= 12, state
+        if state in ("locked", "zero_balance", "deductible_reached"):
+            assert {v.village for v in chosen} == {name for name, _ in VILLAGES}, state
+
+
+def test_sim_registry_states_are_what_they_say():
+    on = REFERENCE_DATE
+    for v in select_villagers(state="suspended", on=on):
+        assert v.insu_state == "2"
+    for v in select_villagers(state="expired", on=on):
+        assert v.card_expiry_date < on and card_state(v, on) == "expired"
+    for v in select_villagers(state="locked", on=on):
+        assert v.card_locked and card_state(v, on) == "locked"
+        assert v.insu_state == "1" and v.card_expiry_date > on  # only the card is the problem
+    for v in select_villagers(state="zero_balance", on=on):
+        assert v.insutype == "310" and v.balc_fen == 0
+    for v in select_villagers(state="chronic", on=on):
+        assert set(v.chronic) <= {"I10", "E11"} and v.chronic
+    chronic = select_villagers(state="chronic", on=on)
+    assert any("I10" in v.chronic for v in chronic) and any("E11" in v.chronic for v in chronic)
+    for v in select_villagers(state="normal", on=on):
+        assert states(v, on) == ("normal",) and card_state(v, on) == "normal"
+    assert select_villagers(state="normal", village="贵泾村", on=on)
+    assert all(v.village == "贵泾村" for v in select_villagers(village="贵泾村"))
+
+
+def test_sim_registry_laid_over_states_do_not_overlap_and_spare_the_default():
+    on = REFERENCE_DATE
+    sets = [{v.psn_no for v in select_villagers(state=s, on=on)}
+            for s in ("locked", "zero_balance", "deductible_reached")]
+    assert not (sets[0] & sets[1]) and not (sets[0] & sets[2]) and not (sets[1] & sets[2])
+    assert states(default_villager(), on) == ("chronic",)
+    with pytest.raises(ValueError):
+        select_villagers(state="haunted")
+
+
+def test_sim_registry_card_pin_is_fixed_six_digits():
+    for v in REG[:50]:
+        assert re.fullmatch(r"\d{6}", card_pin(v)) and card_pin(v) == card_pin(v)
+    assert len({card_pin(v) for v in REG[:50]}) > 40

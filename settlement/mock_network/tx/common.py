@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from settlement.money import AmountError, to_fen
 
 from ..catalogue import Item
-from ..db import Diagnosis, Person, next_serial
+from ..db import Diagnosis, Person, lock_person, next_serial
 from ..policy import Policy
 from ..registry import INSUPLC_ADMDVS
 
@@ -131,8 +131,11 @@ def age_on(brdy: date, on: date) -> int:
 
 
 def person(ctx: Ctx, psn_no: str) -> Person:
-    """The insured person, also checking the envelope's insuplc_admdvs (required with psn_no)."""
-    p = ctx.s.get(Person, psn_no)
+    """The insured person, also checking the envelope's insuplc_admdvs (required with psn_no).
+
+    The person's row stays locked until the transaction ends: everything a transaction does
+    to one person's visits, account and yearly totals happens one transaction at a time."""
+    p = lock_person(ctx.s, psn_no)
     if p is None:
         raise TxError(f"人员编号 {psn_no} 不存在，请重新读卡获取人员信息")
     insuplc = str(ctx.env.get("insuplc_admdvs") or "").strip()

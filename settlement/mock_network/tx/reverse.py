@@ -5,7 +5,16 @@ from sqlalchemy import select
 
 from settlement import wire
 
-from ..db import FeeLine, MessageLog, ReversedUnseen, Settlement, SignIn, Visit
+from ..db import (
+    FeeLine,
+    MessageLog,
+    ReversedUnseen,
+    Settlement,
+    SignIn,
+    Visit,
+    lock_key,
+    lock_person,
+)
 from .common import Ctx, TxError, handler, node, person, text
 from .settle import undo
 
@@ -17,6 +26,8 @@ def _reverse_2207(ctx: Ctx, omsgid: str) -> None:
                                                   Settlement.kind == "settle")).first()
     if setl is None:
         return
+    lock_person(ctx.s, setl.psn_no)  # then read the settlement again: it may have changed
+    ctx.s.refresh(setl)
     if setl.status == "revoked":
         raise TxError("原结算已撤销，不能冲正")
     if setl.status == "normal":
@@ -25,7 +36,11 @@ def _reverse_2207(ctx: Ctx, omsgid: str) -> None:
 
 def _reverse_2201(ctx: Ctx, omsgid: str) -> None:
     v = ctx.s.scalars(select(Visit).where(Visit.msgid == omsgid)).first()
-    if v is None or v.status == "cancelled":
+    if v is None:
+        return
+    lock_person(ctx.s, v.psn_no)
+    ctx.s.refresh(v)
+    if v.status == "cancelled":
         return
     if v.status == "settled":
         raise TxError("原挂号已结算，不能冲正；请先撤销结算")
@@ -36,6 +51,11 @@ def _reverse_2201(ctx: Ctx, omsgid: str) -> None:
 
 def _reverse_2204(ctx: Ctx, omsgid: str) -> None:
     lines = list(ctx.s.scalars(select(FeeLine).where(FeeLine.msgid == omsgid)))
+    mdtrt_ids = sorted({l.mdtrt_id for l in lines})
+    for psn_no in sorted({ctx.s.get(Visit, m).psn_no for m in mdtrt_ids}):
+        lock_person(ctx.s, psn_no)
+    lines = list(ctx.s.scalars(select(FeeLine).where(FeeLine.msgid == omsgid)
+                               .execution_options(populate_existing=True)))
     if any(l.setl_id for l in lines):
         raise TxError("原费用明细已结算，不能冲正；请先撤销结算")
     for l in lines:
@@ -54,7 +74,8 @@ def reverse(ctx: Ctx, inp: dict) -> None:
     oinfno = text(d, "oinfno")[:4]
     if omsgid == ctx.msgid:
         raise TxError("不能冲正本报文自身")
-    orig = ctx.s.get(MessageLog, omsgid)
+    lock_key(ctx.s, omsgid)  # the original, if it is being processed right now, finishes first
+    orig = ctx.s.get(MessageLog, omsgid, with_for_update=True, populate_existing=True)
     if orig is None:
         # Never seen: nothing to undo, but the original must not take effect if it comes late.
         if ctx.s.get(ReversedUnseen, omsgid) is None:
