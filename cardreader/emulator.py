@@ -51,8 +51,14 @@ _REPLAYED = frozenset({Cmd.APDU, Cmd.PIN_ENTRY})
 
 class VirtualReader:
     def __init__(self, card: VirtualCard | None = None, *,
-                 version: str = "VirtualReader 1.0 (emulator)", dedupe_window: float = 10.0):
+                 version: str = "VirtualReader 1.0 (emulator)", dedupe_window: float = 10.0,
+                 line_rate: int | None = None):
         self.version = version
+        # A pty moves bytes as fast as memory; with ``line_rate`` (baud, 8N1 = 10 bits a byte)
+        # the emulator takes as long as a real serial line would: it waits out each request's
+        # transfer time before handling it and releases its answers at that rate.
+        self.line_rate = line_rate
+        self.bytes_in = self.bytes_out = 0      # on the line, both directions, for benchmarks
         self.dedupe_window = dedupe_window
         self.beeps: list[tuple[int, int]] = []   # (ms, led) of every BEEP, for tests and demo
         self.path: str | None = None
@@ -222,10 +228,25 @@ class VirtualReader:
     # -- protocol -----------------------------------------------------------------------
 
     def _write(self, raw: bytes) -> None:
-        if self._line is not None:
+        if self._line is None:
+            return
+        self.bytes_out += len(raw)
+        if not self.line_rate:
             self._line.write(raw)
+            return
+        per_byte = 10.0 / self.line_rate
+        step = max(1, self.line_rate // 10 // 1000)    # about a millisecond of line time
+        start = time.perf_counter()
+        for i in range(0, len(raw), step):
+            _sleep_until(start + i * per_byte)
+            self._line.write(raw[i:i + step])
+        _sleep_until(start + len(raw) * per_byte)      # the last byte's stop bit
 
     def _on_bytes(self, data: bytes) -> None:
+        self.bytes_in += len(data)
+        if self.line_rate:
+            # These bytes took this long to arrive on a real line; the pty gave them at once.
+            _sleep_until(time.perf_counter() + len(data) * 10.0 / self.line_rate)
         if self.faults.silent:
             self._decoder.reset()
             return
@@ -307,3 +328,9 @@ class VirtualReader:
             if left - 1 <= 0:
                 self.faults.pull_card_after_apdus = None
                 self._card = None   # stays "powered": the next APDU gets CARD_REMOVED
+
+
+def _sleep_until(t: float) -> None:
+    left = t - time.perf_counter()
+    if left > 0:
+        time.sleep(left)
