@@ -126,20 +126,6 @@ def _print_result(args, result, error: CounterError | None) -> None:
     print(f"  收据：{s.receipt_path}")
 
 
-def cmd_network_serve(args, settings: Settings) -> int:
-    from settlement.mock_network.faults import parse_fault
-    from settlement.mock_network.server import serve
-    try:
-        faults = [parse_fault(f) for f in args.fault or []]
-    except ValueError as exc:
-        print(f"故障设置写法不对：{exc}", file=sys.stderr)
-        return 2
-    db = args.db or f"sqlite:///{settings.home / 'insurer-simulator.db'}"
-    serve(host=args.host, port=args.port, db_url=db, policy_path=args.policy, faults=faults,
-          control=args.control)
-    return 0
-
-
 def card_of(villager):
     """The social-security card the simulator's registry says this villager holds."""
     from cardreader.card import CardData
@@ -368,17 +354,6 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--network", help="医保平台地址，如 http://127.0.0.1:8080")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_settle)
-
-    net = sub.add_parser("network", help="模拟医保中心").add_subparsers(dest="sub", required=True)
-    ns = net.add_parser("serve")
-    ns.add_argument("--host", default="127.0.0.1")
-    ns.add_argument("--port", type=int, default=8080)
-    ns.add_argument("--db")
-    ns.add_argument("--policy")
-    ns.add_argument("--fault", action="append", metavar="INFNO:KIND[:COUNT[:SECONDS]]",
-                    help="故障注入（培训与测试用），可重复")
-    ns.add_argument("--control", action="store_true", help="开启仅限本机的故障控制接口")
-    ns.set_defaults(func=cmd_network_serve)
 
     rd = sub.add_parser("reader", help="读卡器").add_subparsers(dest="sub", required=True)
     re_ = rd.add_parser("emulate", help="虚拟读卡器（伪终端）")
