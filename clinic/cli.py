@@ -70,6 +70,9 @@ def cmd_settle(args, settings: Settings) -> int:
         _report_recovery(counter)
         if args.id_number:
             cred = counter.credential_from_id_number(args.id_number)
+        elif args.qr:
+            from .voucher import credential_from_voucher
+            cred = credential_from_voucher(counter, args.qr)
         else:
             cred = counter.credential_from_card(counter.read_card(args.reader or settings.reader_url))
         result = counter.run_visit(cred, spec, diagnosis=args.diagnosis, overrides=overrides,
@@ -124,44 +127,6 @@ def _print_result(args, result, error: CounterError | None) -> None:
     print(f"  医疗费总额 {yuan(s.split.medfee_sumamt)}  统筹基金 {yuan(s.split.fund_pay_sumamt)}  "
           f"个人账户 {yuan(s.split.acct_pay)}  现金 {yuan(s.split.psn_cash_pay)}")
     print(f"  收据：{s.receipt_path}")
-
-
-def card_of(villager):
-    """The social-security card the simulator's registry says this villager holds."""
-    from cardreader.card import CardData
-    return CardData(region_code=villager.certno[:6], certno=villager.certno,
-                    card_no=villager.card_no, card_sn=villager.card_sn, name=villager.psn_name,
-                    atr="", spec_version="3.00",
-                    issue_date=villager.card_issue_date.strftime("%Y%m%d"),
-                    expiry_date=villager.card_expiry_date.strftime("%Y%m%d"))
-
-
-def cmd_reader_emulate(args, settings: Settings) -> int:
-    from cardreader.emulator import VirtualCard, VirtualReader
-    from settlement.mock_network import registry
-    people = registry.build_registry()
-    if args.certno:
-        villager = next((v for v in people if v.certno == args.certno), None)
-    elif args.card_no:
-        villager = next((v for v in people if v.card_no == args.card_no), None)
-    elif args.index is not None:
-        villager = people[args.index % len(people)]
-    else:
-        villager = registry.default_villager()
-    if villager is None:
-        print("登记库里没有这张卡", file=sys.stderr)
-        return EXIT_CARD
-    reader = VirtualReader(VirtualCard.from_card_data(card_of(villager), sex=villager.gend,
-                                                      birth=villager.brdy))
-    path = reader.open_pty(args.link)
-    print(f"virtual card reader on {args.link or path}", flush=True)
-    try:
-        reader.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        reader.stop()
-    return 0
 
 
 def cmd_formulary_search(args, settings: Settings) -> int:
@@ -347,6 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("settle", help="读卡并结算一张处方")
     s.add_argument("--reader", help="读卡器串口或 pyserial URL")
     s.add_argument("--id-number", help="不读卡，输入身份证号（mdtrt_cert_type 02）")
+    s.add_argument("--qr", help="不读卡，扫码得到的医保电子凭证二维码内容（mdtrt_cert_type 01）")
     s.add_argument("--rx", required=True, help='药品:数量[:天数],... 例如 "xbdp:1:7"')
     s.add_argument("--diagnosis", default="I10")
     s.add_argument("--emergency", action="store_true")
@@ -354,14 +320,6 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--network", help="医保平台地址，如 http://127.0.0.1:8080")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_settle)
-
-    rd = sub.add_parser("reader", help="读卡器").add_subparsers(dest="sub", required=True)
-    re_ = rd.add_parser("emulate", help="虚拟读卡器（伪终端）")
-    re_.add_argument("--link")
-    re_.add_argument("--certno")
-    re_.add_argument("--card-no")
-    re_.add_argument("--index", type=int)
-    re_.set_defaults(func=cmd_reader_emulate)
 
     fm = sub.add_parser("formulary", help="药品目录").add_subparsers(dest="sub", required=True)
     fs = fm.add_parser("search")
