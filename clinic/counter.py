@@ -10,7 +10,7 @@ import logging
 import socket
 import uuid
 from dataclasses import asdict, replace
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Callable
 
 from sqlalchemy import select
@@ -76,9 +76,11 @@ class Counter:
     # ---- talking to the insurer -------------------------------------------------------
 
     def call(self, infno: str, visit_id: str | None, input_: dict[str, Any],
-              person: Person | None = None) -> tuple[str, Answer]:
+             person: Person | None = None) -> tuple[str, Answer]:
+        """One journaled call; the insurer's kinds of failure become the counter's typed errors."""
         if infno != "9001" and not self._sign_no:
             self.ensure_signed_in()  # the platform refuses everything but 9001 without a sign_no
+
         def build(msgid: str, now: datetime) -> bytes:
             return wire.dumps(wire.envelope(
                 infno=infno, msgid=msgid, institution=self.institution, opter=self.operator.opter,
@@ -185,12 +187,11 @@ class Counter:
 
     def history(self, person: Person) -> list[rules.PriorSupply]:
         """What this clinic dispensed to the patient before (settled visits), for repeat checks."""
-        from datetime import date as _date
         with self.engine.connect() as conn:
             rows = conn.execute(select(Visit.business_date, Visit.items_json).where(
                 Visit.psn_ref == self.cipher.keyed_hash(person.psn_no),
-                Visit.state.in_((vs.SETTLED, vs.SELF_PAID)))).all()
-        return [rules.PriorSupply(item["code"], _date.fromisoformat(day), item["days"])
+                Visit.state == vs.SETTLED)).all()
+        return [rules.PriorSupply(item["code"], date.fromisoformat(day), item["days"])
                 for day, items_json in rows for item in json.loads(items_json)]
 
     def unresolved_verdicts(self, verdicts, overrides: dict[str, str]) -> list[rules.Verdict]:
@@ -216,12 +217,11 @@ class Counter:
                                      f"visit.person_sealed|{visit_id}")
 
     def open_party(self, visit_id: str) -> tuple[Person, Credential]:
-        from datetime import date as _date
         with self.engine.connect() as conn:
             sealed = conn.execute(select(Visit.person_sealed).where(Visit.id == visit_id)).scalar_one()
         payload = json.loads(self.cipher.open_text(sealed, f"visit.person_sealed|{visit_id}"))
         p = payload["person"]
-        p["brdy"] = _date.fromisoformat(p["brdy"]) if p["brdy"] else None
+        p["brdy"] = date.fromisoformat(p["brdy"]) if p["brdy"] else None
         return Person(**p), Credential(**payload["cred"])
 
     def open_visit(self, person: Person, cred: Credential, items: tuple[RxItem, ...],
@@ -238,8 +238,11 @@ class Counter:
                 diagnosis=diagnosis,
                 items_json=json.dumps([asdict(i) for i in items], ensure_ascii=False),
                 verdicts_json=json.dumps([asdict(v) for v in verdicts], ensure_ascii=False)))
+        warned = {v.rule_id for v in verdicts if v.outcome == "warn"}
         for rule_id, reason in overrides.items():
-            self.audit.append("formulary_override", visit_id, "ok", rule_id=rule_id, reason=reason)
+            if rule_id in warned:  # only an override that actually overrode something is one
+                self.audit.append("formulary_override", visit_id, "ok", rule_id=rule_id,
+                                  reason=reason)
         self.audit.append("prescription", visit_id, "ok", items=[i.code for i in items],
                           verdicts=[f"{v.rule_id}:{v.outcome}" for v in verdicts])
         try:
@@ -248,6 +251,9 @@ class Counter:
                 person, cred, now, ipt_otp_no, self.operator.opter, self.operator.opter_name,
                 self.settings.dept_code, self.settings.dept_name), person)
             mdtrt_id = messages.parse_registration(ans.output)
+            with self.engine.begin() as conn:  # known at once, so a failure below can withdraw it
+                conn.execute(Visit.__table__.update().where(Visit.id == visit_id)
+                             .values(mdtrt_id=mdtrt_id))
             self.call("2203", visit_id, messages.visit_info(
                 mdtrt_id, person, now, diagnosis, DiagnosisList.load_default().name_of(diagnosis),
                 self.operator.opter, self.operator.opter_name, self.settings.dept_name), person)
@@ -283,8 +289,15 @@ class Counter:
         self.audit.append("formulary_block", "", "blocked", rules=[v.rule_id for v in stopping])
 
     def _fail(self, visit_id: str, exc: Exception) -> None:
-        """A step before settlement failed: the visit is dead, no money moved."""
+        """A step before settlement failed: the visit is dead, no money moved. Withdraw its
+        registration if the insurer has one, so both sides agree; else mark it failed."""
         msg = getattr(exc, "message", str(exc))
+        if self.visit_row(visit_id).mdtrt_id:
+            try:
+                self.cancel_visit(visit_id, f"未完成（{msg[:100]}），已撤销挂号")
+                return
+            except (NetworkProblem, RefusedByInsurer) as cancel_exc:
+                log.warning("could not withdraw visit %s: %s", visit_id, cancel_exc.detail)
         with self.engine.begin() as conn:
             self.transition(conn, visit_id, vs.FAILED, message=msg[:500])
         self.audit.append("visit_failed", visit_id, "error", reason=type(exc).__name__)

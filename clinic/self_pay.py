@@ -38,7 +38,7 @@ def take_self_pay(counter, items: tuple[RxItem, ...], card: CardData | None) -> 
             id=visit_id, created_at=now.isoformat(), business_date=now.date().isoformat(),
             state=vs.NEW, opter=counter.operator.opter, cert_type=cred.mdtrt_cert_type,
             person_sealed=counter.seal_party(visit_id, person, cred), self_pay=True,
-            psn_ref=counter.cipher.keyed_hash(card.certno) if card else None,
+            psn_ref=None,  # no insurer person number without the network; nothing to match on
             items_json=json.dumps([asdict(i) for i in items], ensure_ascii=False)))
         counter.transition(conn, visit_id, vs.SELF_PAID, setl_id=receipt_no,
                            setl_time=now.strftime("%Y-%m-%d %H:%M:%S"),
