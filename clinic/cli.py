@@ -144,16 +144,6 @@ def cmd_formulary_search(args, settings: Settings) -> int:
     return 0 if hits else 1
 
 
-def cmd_audit_verify(args, settings: Settings) -> int:
-    from .audit import verify
-    from .db import open_database
-    report = verify(open_database(Path(args.db) if args.db else settings.db_path))
-    print(report.message)
-    if not report.ok:
-        print(f"first bad entry: seq {report.first_bad_seq} ({report.kind})", file=sys.stderr)
-    return 0 if report.ok else 1
-
-
 def _counter(settings: Settings):
     from .counter import Counter
     return Counter(settings)
@@ -327,11 +317,6 @@ def build_parser() -> argparse.ArgumentParser:
     fs.add_argument("--limit", type=int, default=20)
     fs.add_argument("--json", action="store_true")
     fs.set_defaults(func=cmd_formulary_search)
-
-    au = sub.add_parser("audit", help="审计日志").add_subparsers(dest="sub", required=True)
-    av = au.add_parser("verify")
-    av.add_argument("--db")
-    av.set_defaults(func=cmd_audit_verify)
 
     dk = sub.add_parser("desk", help="柜台窗口")
     dk.add_argument("--reader")

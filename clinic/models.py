@@ -91,3 +91,19 @@ class DayClose(Base):
     cash_expected: Mapped[int] = mapped_column(Integer)
     cash_counted: Mapped[int | None] = mapped_column(Integer)
     report_json: Mapped[str] = mapped_column(Text)
+
+
+class AuditCheckpoint(Base):
+    """A signed statement "the chain had `seq` events, the last one hashing to `head_hash`".
+
+    Append-only like the events (triggers); copies leave the PC with day close and exports."""
+    __tablename__ = "audit_checkpoint"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    clinic: Mapped[str] = mapped_column(String(12))
+    seq: Mapped[int] = mapped_column(Integer, index=True)
+    head_hash: Mapped[str] = mapped_column(String(64))
+    ts: Mapped[str] = mapped_column(String(26))
+    reason: Mapped[str] = mapped_column(String(20))
+    key_id: Mapped[str] = mapped_column(String(16))
+    signature: Mapped[str] = mapped_column(String(128))

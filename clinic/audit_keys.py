@@ -1,0 +1,149 @@
+"""The clinic's audit signing key (Ed25519) and the town-wide pseudonym key.
+
+The signing key is generated once per installation under `settings.keys_dir` (0600) and signs
+audit checkpoints and export manifests; its public half is what the supervisor pins for the
+clinic. The town pseudonym key (optional, issued by the town supervisor to every clinic of the
+town) turns a patient or card number into the same pseudonym at every clinic, so the supervisor
+can see one card used at two clinics without ever seeing the number.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (Ed25519PrivateKey,
+                                                               Ed25519PublicKey)
+
+SIGNING_KEY_FILE = "audit_signing.key"
+PUBLIC_KEY_FILE = "audit_signing.pub"
+TOWN_KEY_FILE = "town_pseudonym.key"
+_KEY_ID_DOMAIN = b"clinic-audit-key-v1\x00"
+CHECKPOINT_DOMAIN = b"clinic-audit-checkpoint-v1\x00"
+MANIFEST_DOMAIN = b"clinic-audit-manifest-v1\x00"
+
+
+class KeyFileError(ValueError):
+    pass
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    try:
+        os.link(tmp, path)  # never replace a key another process created meanwhile
+    except FileExistsError:
+        pass
+    finally:
+        os.unlink(tmp)
+
+
+def load_or_create_signing_key(keys_dir: Path) -> Ed25519PrivateKey:
+    keys_dir.mkdir(parents=True, exist_ok=True)
+    path = keys_dir / SIGNING_KEY_FILE
+    if not path.exists():
+        raw = Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
+            serialization.NoEncryption())
+        _write_private(path, raw.hex().encode())
+    key = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(path.read_text().strip()))
+    pub = keys_dir / PUBLIC_KEY_FILE
+    if not pub.exists():
+        pub.write_text(public_hex(key) + "\n")
+    return key
+
+
+def signing_key_if_present(keys_dir: Path) -> Ed25519PrivateKey | None:
+    path = keys_dir / SIGNING_KEY_FILE
+    if not path.exists():
+        return None
+    return Ed25519PrivateKey.from_private_bytes(bytes.fromhex(path.read_text().strip()))
+
+
+def public_raw(key: Ed25519PrivateKey | Ed25519PublicKey) -> bytes:
+    pub = key.public_key() if isinstance(key, Ed25519PrivateKey) else key
+    return pub.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def public_hex(key: Ed25519PrivateKey | Ed25519PublicKey) -> str:
+    return public_raw(key).hex()
+
+
+def key_id(pub: bytes | str) -> str:
+    raw = bytes.fromhex(pub) if isinstance(pub, str) else pub
+    return hashlib.sha256(_KEY_ID_DOMAIN + raw).hexdigest()[:16]
+
+
+def parse_public_key(text: str) -> bytes:
+    """A public key as 64 hex characters or a PEM block -> its 32 raw bytes."""
+    text = text.strip()
+    if text.startswith("-----BEGIN"):
+        key = serialization.load_pem_public_key(text.encode())
+        if not isinstance(key, Ed25519PublicKey):
+            raise KeyFileError("not an Ed25519 public key")
+        return public_raw(key)
+    try:
+        raw = bytes.fromhex(text.split()[0])
+    except (ValueError, IndexError):
+        raise KeyFileError("public key must be 64 hex characters or PEM") from None
+    if len(raw) != 32:
+        raise KeyFileError("public key must be 32 bytes")
+    return raw
+
+
+def load_public_key(path: Path) -> bytes:
+    return parse_public_key(Path(path).read_text(encoding="utf-8"))
+
+
+def public_pem(raw: bytes) -> str:
+    return Ed25519PublicKey.from_public_bytes(raw).public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+
+def checkpoint_payload(clinic: str, seq: int, head_hash: str, ts: str, reason: str) -> bytes:
+    return CHECKPOINT_DOMAIN + json.dumps([clinic, seq, head_hash, ts, reason], ensure_ascii=False,
+                                          separators=(",", ":")).encode("utf-8")
+
+
+def sign(key: Ed25519PrivateKey, domain_payload: bytes) -> str:
+    return key.sign(domain_payload).hex()
+
+
+def signature_ok(pub: bytes, sig_hex: str, domain_payload: bytes) -> bool:
+    try:
+        Ed25519PublicKey.from_public_bytes(pub).verify(bytes.fromhex(sig_hex), domain_payload)
+        return True
+    except (InvalidSignature, ValueError):
+        return False
+
+
+# ---- the town pseudonym key -------------------------------------------------------------
+
+def town_key(keys_dir: Path) -> bytes | None:
+    path = keys_dir / TOWN_KEY_FILE
+    if not path.exists():
+        return None
+    raw = bytes.fromhex(path.read_text().strip())
+    if len(raw) != 32:
+        raise KeyFileError(f"{path}: town pseudonym key must be 32 bytes")
+    return raw
+
+
+def write_town_key(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write_private(path, os.urandom(32).hex().encode())
+
+
+def town_ref(key: bytes, kind: str, value: str) -> str:
+    """The same pseudonym for the same person or card at every clinic holding the town key."""
+    return hmac.new(key, f"clinic town-pseudonym v1|{kind}|{value}".encode("utf-8"),
+                    hashlib.sha256).hexdigest()[:24]
