@@ -129,21 +129,6 @@ def _print_result(args, result, error: CounterError | None) -> None:
     print(f"  收据：{s.receipt_path}")
 
 
-def cmd_formulary_search(args, settings: Settings) -> int:
-    from formulary.catalog import Formulary
-    hits = Formulary.load_default().search(args.query, limit=args.limit)
-    if args.json:
-        print(json.dumps([{"code": d.code, "name": d.name, "strength": d.strength,
-                           "unit": d.unit, "price": yuan(d.price_fen), "class": d.chrgitm_lv}
-                          for d in hits], ensure_ascii=False, indent=2))
-    else:
-        for d in hits:
-            print(f"{d.code}  {d.name} {d.strength} /{d.unit}  {yuan(d.price_fen)}元")
-        if not hits:
-            print("没有找到匹配的药品")
-    return 0 if hits else 1
-
-
 def _counter(settings: Settings):
     from .counter import Counter
     return Counter(settings)
@@ -310,13 +295,6 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--network", help="医保平台地址，如 http://127.0.0.1:8080")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_settle)
-
-    fm = sub.add_parser("formulary", help="药品目录").add_subparsers(dest="sub", required=True)
-    fs = fm.add_parser("search")
-    fs.add_argument("query")
-    fs.add_argument("--limit", type=int, default=20)
-    fs.add_argument("--json", action="store_true")
-    fs.set_defaults(func=cmd_formulary_search)
 
     dk = sub.add_parser("desk", help="柜台窗口")
     dk.add_argument("--reader")

@@ -5,5 +5,5 @@ database transaction; raising TxError rolls its effects back and answers infcode
 """
 from __future__ import annotations
 
-from . import fees, files, person, reconcile, reverse, settle, signin, visit  # noqa: F401  (registers)
+from . import catalogue, fees, files, person, reconcile, reverse, settle, signin, visit  # noqa: F401  (registers)
 from .common import HANDLERS, Ctx, RawFile, TxError  # noqa: F401
