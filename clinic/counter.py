@@ -68,8 +68,10 @@ class Counter:
         self.audit = AuditLog(self.engine, Actor(settings.fixmedins_code, settings.terminal,
                                                  self.operator.opter, self.operator.role), clock)
         self._sign_no = ""
+        self.audit.start(self)  # app_start event; visit events get their protected context
 
     def close(self) -> None:
+        self.audit.stop()  # app_stop event and a signed checkpoint over the head
         self.client.close()
         self.engine.dispose()
 

@@ -45,6 +45,8 @@ class DayCloseReport:
     self_pay_cash: int = 0
     differences: list[Difference] = field(default_factory=list)
     recovered: list[str] = field(default_factory=list)
+    # The signed audit checkpoint (seq, head hash, signature) that leaves the PC with this report.
+    audit_checkpoint: dict | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False)
@@ -99,6 +101,7 @@ def close_day(counter, day: date, cash_counted: int | None = None) -> DayCloseRe
             report_json=report.to_json()))
     counter.audit.append("day_close", day.isoformat(), "balanced" if report.balanced else "unbalanced",
                          differences=len(report.differences), cash_expected=report.cash_expected)
+    report.audit_checkpoint = counter.audit.checkpoint(counter.settings.keys_dir, "day_close")
     sign_out(counter)
     return report
 
