@@ -40,6 +40,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -210,7 +211,9 @@ def voucher_routes(sim: Simulator, *, token_lifetime: float | None = None,
     async def query(request: Request) -> Response:
         from .app import gateway_refusal
         try:
-            sim.check_gateway({k.lower(): v for k, v in request.headers.items()})
+            # Database work (nonce, person) runs off the event loop, as for the service route.
+            await run_in_threadpool(sim.check_gateway,
+                                    {k.lower(): v for k, v in request.headers.items()})
         except GatewayRefusal as exc:
             return gateway_refusal(sim, exc)
         try:
@@ -222,7 +225,7 @@ def voucher_routes(sim: Simulator, *, token_lifetime: float | None = None,
             return _answer({"code": CODES[BAD_REQUEST], "reason": BAD_REQUEST,
                             "message": "请求格式错误：缺少二维码内容 qrCode"}, 400)
         try:
-            data = hub.query(qr)
+            data = await run_in_threadpool(hub.query, qr)
         except VoucherRefusal as exc:
             log.info("voucher query refused: %s", exc.reason)   # never the code itself
             return _answer({"code": CODES[exc.reason], "reason": exc.reason,
