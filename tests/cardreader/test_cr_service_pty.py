@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from cardreader.card import CardData
 from cardreader.cardfile import VirtualCard
 from cardreader.devices import DeviceStore, ReaderChoice
 from cardreader.driver import CardReader
@@ -14,7 +15,11 @@ from cardreader.errors import CardRemovedError, NoCardError, ReaderNotFound
 from cardreader.ports import SerialPort
 from cardreader.service import Callbacks, ReaderService
 
-from conftest import SAMPLE
+SAMPLE = CardData(   # the same card as conftest.SAMPLE (which the virtual_reader fixture holds)
+    region_code="310117", certno="11010519491231002X", card_no="M12345678",
+    card_sn="310117D15600000512A3B4C5D6E7F809", name="张晓梅",
+    atr="3B6800005343534333303031", spec_version="3.00",
+    issue_date="20210315", expiry_date="20310315")
 
 
 class Recorder:
