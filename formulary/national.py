@@ -129,25 +129,29 @@ class NationalCatalogue:
         self._name_index = {n: i for i, n in enumerate(self._names)}
         self._exact: dict[str, list[int]] = {}
         keyed: list[tuple[str, int]] = []
-        blob: list[str] = []
-        starts: list[int] = []
-        pos = 0
+        # Two substring blobs, each in name-rank order: the names (Chinese) and the pinyin keys
+        # (pure ASCII, so CPython stores it one byte a character and str.find runs fastest).
+        blobs: dict[bool, list[str]] = {False: [], True: []}
+        starts: dict[bool, list[int]] = {False: [], True: []}
+        pos = {False: 0, True: 0}
         for i, name in enumerate(self._names):
-            keys = [name.lower()]
-            for style in (Style.FIRST_LETTER, Style.NORMAL):
-                keys.extend(reading_variants(name, style))
-            keys = list(dict.fromkeys(k for k in keys if k))
-            for k in keys:
+            lowered = name.lower()
+            initials = reading_variants(name, Style.FIRST_LETTER)
+            full = reading_variants(name, Style.NORMAL)
+            for k in dict.fromkeys([lowered, *initials, *full]):
                 self._exact.setdefault(k, []).append(i)
                 keyed.append((k, i))
-            seg = _KEYSEP + _KEYSEP.join(keys) + _KEYSEP + _SEP
-            starts.append(pos)
-            blob.append(seg)
-            pos += len(seg)
+            # Substrings: every reading's initials but only the usual full pinyin (the other
+            # full readings multiply the blob tenfold; they still match exactly and as prefixes).
+            for ascii_blob, keys in ((False, [lowered]), (True, [*initials, full[0]] if full else initials)):
+                seg = _KEYSEP + _KEYSEP.join(keys) + _KEYSEP + _SEP
+                starts[ascii_blob].append(pos[ascii_blob])
+                blobs[ascii_blob].append(seg)
+                pos[ascii_blob] += len(seg)
         keyed.sort()
         self._keys = [k for k, _ in keyed]
         self._key_names = [i for _, i in keyed]
-        self._blob = "".join(blob)
+        self._blob = {b: "".join(parts) for b, parts in blobs.items()}
         self._starts = starts
 
     # ---- loading -------------------------------------------------------------------------
@@ -190,12 +194,12 @@ class NationalCatalogue:
         return () if i is None else self._groups[i]
 
     def _code_hits(self, q: str, limit: int) -> list[CatalogueEntry]:
-        i = bisect_left(self._codes, q)
-        out = []
-        for code in self._codes[i:]:
-            if not code.startswith(q) or len(out) >= limit:
-                break
-            out.append(self._by_code[code])
+        codes = self._codes
+        i = bisect_left(codes, q)
+        out: list[CatalogueEntry] = []
+        while i < len(codes) and len(out) < limit and codes[i].startswith(q):
+            out.append(self._by_code[codes[i]])
+            i += 1
         return out
 
     def search_names(self, query: str, limit: int = 20) -> list[tuple[str, tuple[CatalogueEntry, ...]]]:
@@ -222,7 +226,7 @@ class NationalCatalogue:
         hi = bisect_right(self._keys, q + "\U0010ffff", lo=lo)
         if add(self._key_names[lo:hi]):
             return self._out(found, limit)
-        blob, starts = self._blob, self._starts
+        blob, starts = self._blob[q.isascii()], self._starts[q.isascii()]
         at = blob.find(q)
         while at >= 0:
             i = bisect_right(starts, at) - 1
