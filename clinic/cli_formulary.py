@@ -22,20 +22,11 @@ KEYS_ENV = "CLINIC_FORMULARY_KEYS"
 EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
 
 
-def trusted_keys() -> list:
-    from formulary.signing import load_public_key
-    from formulary.store import demo_public_key
-    paths = [p for p in os.environ.get(KEYS_ENV, "").split(os.pathsep) if p.strip()]
-    if not paths:
-        return [demo_public_key()]
-    return [load_public_key(p) for p in paths]
-
-
 def formulary_store(settings: Settings):
-    """The clinic's store of signed formulary versions (what the counter asks for the version
-    in force on a visit's date)."""
+    """The clinic's store of signed formulary versions: ``settings.home / "formulary"``, trusting
+    the keys named in CLINIC_FORMULARY_KEYS (default: the shipped demo key)."""
     from formulary.store import FormularyStore
-    return FormularyStore(Path(settings.home) / "formulary", trusted_keys())
+    return FormularyStore.open(Path(settings.home) / "formulary", os.environ.get(KEYS_ENV))
 
 
 def _audit(settings: Settings):

@@ -23,6 +23,8 @@ from datetime import date, datetime
 from importlib import resources
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 from .catalog import Formulary
 from .errors import FormularyError
 from .signing import (
@@ -105,9 +107,21 @@ def _formulary_of(signed: SignedFormulary) -> Formulary:
     return f
 
 
+def trusted_keys_from(paths: str | None) -> list[Ed25519PublicKey]:
+    """The keys in the files named by ``paths`` (separated by ``os.pathsep``; the clinic passes
+    the ``CLINIC_FORMULARY_KEYS`` variable), or the shipped DEMO key when none are named."""
+    files = [p.strip() for p in (paths or "").split(os.pathsep) if p.strip()]
+    return [load_public_key(p) for p in files] if files else [demo_public_key()]
+
+
 class FormularyStore:
     """Installed, signed formulary versions in ``directory``, trusted only if signed by one of
     ``trusted_keys`` (Ed25519 public keys or their 32 raw bytes)."""
+
+    @classmethod
+    def open(cls, directory: Path, key_paths: str | None = None) -> FormularyStore:
+        """The store in ``directory`` trusting the keys in ``key_paths`` (see trusted_keys_from)."""
+        return cls(directory, trusted_keys_from(key_paths))
 
     def __init__(self, directory: Path, trusted_keys: Iterable[PublicKeyLike]) -> None:
         self.directory = Path(directory)
@@ -253,4 +267,4 @@ class FormularyStore:
 
 
 __all__ = ["FormularyExpiredError", "FormularyStore", "InstallRefused", "SignatureError",
-           "UnknownVersion", "VersionInfo", "demo_public_key", "packaged"]
+           "UnknownVersion", "VersionInfo", "demo_public_key", "packaged", "trusted_keys_from"]
