@@ -12,7 +12,13 @@ import pytest
 
 from formulary import Formulary
 from formulary.errors import FormularyDataError
-from formulary.national import COLUMNS, CatalogueEntry, NationalCatalogue, parse_rows, rows_text
+from formulary.national import (
+    COLUMNS,
+    CatalogueEntry,
+    NationalCatalogue,
+    parse_rows,
+    rows_text,
+)
 from settlement.mock_network import national_catalogue as nc
 
 DAY = date(2026, 11, 30)

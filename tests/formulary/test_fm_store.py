@@ -8,8 +8,13 @@ import pytest
 
 from formulary import signing
 from formulary.signing import SignatureError
-from formulary.store import (FormularyExpiredError, FormularyStore, InstallRefused, UnknownVersion,
-                             packaged)
+from formulary.store import (
+    FormularyExpiredError,
+    FormularyStore,
+    InstallRefused,
+    UnknownVersion,
+    packaged,
+)
 
 DATA = Path(__file__).resolve().parents[2] / "formulary" / "data"
 V1_CSV = (DATA / "formulary_v1.csv").read_text(encoding="utf-8")
