@@ -22,6 +22,8 @@ def main(argv: list[str] | None = None) -> None:
                     help=f"inject a fault; KIND one of {', '.join(KINDS)}; repeatable")
     ap.add_argument("--control", action="store_true",
                     help="enable the loopback-only fault control endpoint")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="worker processes sharing the socket (default 1; see docs/simulator.md)")
     ap.add_argument("--log-level", default="WARNING")
     a = ap.parse_args(argv)
     try:
@@ -31,10 +33,10 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=a.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         serve(a.host, a.port, a.db, a.policy, data_dir=a.data_dir, catalogue_path=a.catalogue,
-              faults=faults, control=a.control)
+              faults=faults, control=a.control, workers=max(1, a.workers))
     except OSError as exc:  # port in use, address not available, data dir not writable
         raise SystemExit(f"insurer simulator cannot start: {exc}") from None
-    except PolicyError as exc:
+    except (PolicyError, ValueError) as exc:
         raise SystemExit(f"insurer simulator cannot start: {exc}") from None
 
 

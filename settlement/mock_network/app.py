@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import delete, text
+from sqlalchemy import delete, insert, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
@@ -88,8 +88,9 @@ class Simulator:
     def __init__(self, engine: Engine, policy: Policy, items: dict, *,
                  tokens: dict[str, str] | None = None,
                  clock: Callable[[], datetime] = beijing_now,
-                 faults: FaultPlan | None = None):
+                 faults: FaultPlan | None = None, nonce_engine: Engine | None = None):
         self.engine = engine
+        self.nonce_engine = nonce_engine or engine
         self.policy = policy
         self.catalogue = items
         self.tokens = tokens or {DEFAULT_PAAS_ID: DEFAULT_PAAS_TOKEN}
@@ -99,6 +100,12 @@ class Simulator:
         self.postgres = is_postgres(engine)
         self._lock = threading.Lock()  # SQLite only: one transaction at a time
         self._nonce_calls = 0
+
+    def close(self) -> None:
+        """Close every database connection (before a fork, at shutdown)."""
+        self.engine.dispose()
+        if self.nonce_engine is not self.engine:
+            self.nonce_engine.dispose()
 
     # ---- responses ------------------------------------------------------------------
     def respond(self, infcode: int, output: Any, received: datetime, err_msg: str = "",
@@ -119,19 +126,21 @@ class Simulator:
     def seen_nonce(self, paas_id: str, nonce: str) -> bool:
         """Record the nonce; True if it was already used. Kept in the DB across restarts.
 
-        On PostgreSQL the nonce's commit does not wait for the disk (synchronous_commit off
-        for this transaction only): a crash may forget the last fraction of a second of
-        nonces, whose requests then could not have been answered anyway."""
+        Its commit does not wait for the disk (PostgreSQL: synchronous_commit off for this
+        transaction; SQLite: a connection with synchronous=NORMAL): a power cut may forget the
+        last moment's nonces, a crash of the simulator forgets none. Core, not the ORM: it
+        runs once per request."""
         now = int(time.time())
         self._nonce_calls += 1
-        with self._serialized(), Session(self.engine) as s:
+        with self._serialized(), self.nonce_engine.begin() as conn:
+            if self.postgres:
+                conn.execute(text("SET LOCAL synchronous_commit TO OFF"))
+            if self._nonce_calls % 200 == 0:  # a nonce older than the skew window is harmless
+                conn.execute(delete(Nonce).where(Nonce.seen_at < now - 2 * MAX_SKEW_SECONDS))
             try:
-                with s.begin():
-                    if self.postgres:
-                        s.execute(text("SET LOCAL synchronous_commit TO OFF"))
-                    if self._nonce_calls % 200 == 0:  # a nonce older than the skew window is harmless
-                        s.execute(delete(Nonce).where(Nonce.seen_at < now - 2 * MAX_SKEW_SECONDS))
-                    s.add(Nonce(paas_id=paas_id, nonce=nonce[:128], seen_at=now))
+                with conn.begin_nested():
+                    conn.execute(insert(Nonce), {"paas_id": paas_id, "nonce": nonce[:128],
+                                                 "seen_at": now})
             except IntegrityError:
                 return True
         return False
@@ -303,13 +312,17 @@ def create_app(db_url: str | None = None, *, engine: Engine | None = None,
                tokens: dict[str, str] | None = None,
                clock: Callable[[], datetime] = beijing_now,
                faults: FaultPlan | None = None, control: bool = False) -> Starlette:
-    engine = engine or make_engine(db_url)
+    nonce_engine = None
+    if engine is None:
+        engine = make_engine(db_url)
+        if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
+            nonce_engine = make_engine(db_url, durable=False)
     policy = policy or load_policy(policy_path)
     villagers = build_registry(seed)
     seed_registry(engine, villagers)
     seed_year_totals(engine, villagers, policy, clock().year)
     sim = Simulator(engine, policy, catalogue_mod.catalogue(policy, catalogue_path),
-                    tokens=tokens, clock=clock, faults=faults)
+                    tokens=tokens, clock=clock, faults=faults, nonce_engine=nonce_engine)
 
     async def call_service(request: Request) -> Response:
         from .faults import serve_with_faults
