@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import socket
 import uuid
 from dataclasses import asdict, replace
@@ -57,7 +58,8 @@ class Counter:
         self.clock = clock
         self.engine = open_database(settings.db_path)
         self.cipher = FieldCipher(load_or_create_key(settings.keys_dir))
-        self.formulary = formulary or Formulary.load_default()
+        self._fixed_formulary = formulary
+        self._formulary_day: tuple[date, Formulary] | None = None
         self.institution = wire.Institution(settings.fixmedins_code, settings.fixmedins_name,
                                             settings.mdtrtarea_admvs)
         self.journal = Journal(self.engine, settings.fixmedins_code, self.cipher, clock=clock,
@@ -69,6 +71,24 @@ class Counter:
                                                  self.operator.opter, self.operator.role), clock)
         self._sign_no = ""
         self.audit.start(self)  # app_start event; visit events get their protected context
+
+    @property
+    def formulary(self) -> Formulary:
+        """The signed formulary version in force today (the town may issue one that starts
+        tomorrow); an explicitly given one wins, for tests and tools."""
+        if self._fixed_formulary is not None:
+            return self._fixed_formulary
+        today = self.clock().date()
+        if self._formulary_day is None or self._formulary_day[0] != today:
+            from formulary.errors import FormularyError
+            from formulary.store import FormularyStore
+            store = FormularyStore.open(self.settings.home / "formulary",
+                                        os.environ.get("CLINIC_FORMULARY_KEYS"))
+            try:
+                self._formulary_day = (today, store.in_force(today))
+            except FormularyError as exc:
+                raise BlockedByFormulary(exc.message, exc.detail) from exc
+        return self._formulary_day[1]
 
     def close(self) -> None:
         self.audit.stop()  # app_stop event and a signed checkpoint over the head
