@@ -296,8 +296,9 @@ class _Request:
 
 
 def _retryable(exc: Exception) -> bool:
-    """Unique-key races, deadlocks (40P01) and serialization failures (40001)."""
-    if isinstance(exc, IntegrityError):
+    """Unique-key races, deadlocks (40P01) and serialization failures (40001); SQLite's
+    "database is locked" when several worker processes wait longer than busy_timeout."""
+    if isinstance(exc, IntegrityError) or "database is locked" in str(exc):
         return True
     code = getattr(getattr(exc, "orig", None), "sqlstate", None)
     return code in ("40P01", "40001")

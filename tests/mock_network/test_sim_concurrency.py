@@ -43,8 +43,10 @@ def _identities(info: dict) -> None:
     assert f["balc"] >= 0 and f["acct_pay"] >= 0
 
 
-def test_sim_concurrent_settlements_of_one_person_keep_balance_and_totals_exact(db_url):
-    sim = SimProcess(db_url).start()
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sim_concurrent_settlements_of_one_person_keep_balance_and_totals_exact(db_url, workers):
+    # workers=2: two simulator processes on one socket; only the database keeps them in step.
+    sim = SimProcess(db_url, "--workers", str(workers)).start()
     try:
         first = Client(sim.url)
         sign_no = first.sign_in()
@@ -141,3 +143,15 @@ def test_sim_concurrent_identical_msgids_take_effect_once(db_url):
     finally:
         engine.dispose()
 
+
+
+def test_sim_workers_refuse_faults(tmp_path):
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+    r = subprocess.run([sys.executable, "-m", "settlement.mock_network", "--port", "0", "--db",
+                        f"sqlite:///{tmp_path / 'w.db'}", "--workers", "2", "--fault",
+                        "2207:http500"], check=False, cwd=ROOT, capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode != 0 and "single worker" in r.stderr
