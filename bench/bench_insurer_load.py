@@ -75,11 +75,50 @@ def postgres_cluster(port: int = 55491):
     as_pg(b / "pg_ctl", "-D", data, "-l", data / "server.log", "-w", "-t", "60", "-o",
           f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c max_connections=200 "
           f"-c shared_buffers=128MB", "start")
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+    PG_DATA[url] = data
     try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+        yield url
     finally:
         as_pg(b / "pg_ctl", "-D", data, "-m", "fast", "-w", "stop")
         shutil.rmtree(data, ignore_errors=True)
+
+
+# ---- CPU accounting (Linux /proc) ---------------------------------------------------------
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _tree_cpu(root: int) -> float:
+    """CPU seconds (user + system) of a process and all its descendants alive now."""
+    stats = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                f = (d / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            stats[int(d.name)] = (int(f[1]), (int(f[11]) + int(f[12])) / TICK)
+    total, todo = 0.0, [root]
+    while todo:
+        pid = todo.pop()
+        if pid in stats:
+            total += stats[pid][1]
+        todo += [c for c, (ppid, _) in stats.items() if ppid == pid]
+    return total
+
+
+def postmaster_pid(url: str) -> int | None:
+    data = PG_DATA.get(url)
+    if data is None:
+        return None
+    try:
+        return int((data / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+PG_DATA: dict[str, Path] = {}
 
 
 # ---- the simulator --------------------------------------------------------------------------
@@ -195,7 +234,7 @@ class CounterClient:
 
 def pct(xs: list[float], p: float) -> float:
     xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))] * 1000 if xs else float("nan")
+    return xs[min(len(xs) - 1, round(p / 100 * (len(xs) - 1)))] * 1000 if xs else float("nan")
 
 
 def run_phase(n: int, seconds: float, work) -> list:
@@ -212,7 +251,7 @@ def run_phase(n: int, seconds: float, work) -> list:
     return stats
 
 
-def load(url: str, args) -> dict:
+def load(url: str, args, server_pid: int, pg_pid: int | None) -> dict:
     items = catalogue()
     drugs = [c for c, it in items.items() if not it.consultation and it.chrgitm_lv in ("01", "02")
              and not it.restrict_dx][:2]
@@ -233,9 +272,11 @@ def load(url: str, args) -> dict:
                     print(f"  counter {i}: {exc}", flush=True)
 
     run_phase(args.counters, args.warmup, counter_work)  # connections, caches, JIT-free warmup
+    cpu0 = (_tree_cpu(server_pid), time.process_time(), _tree_cpu(pg_pid) if pg_pid else 0.0)
     t0 = time.perf_counter()
     stats = run_phase(args.counters, args.seconds, counter_work)
     elapsed = time.perf_counter() - t0
+    cpu1 = (_tree_cpu(server_pid), time.process_time(), _tree_cpu(pg_pid) if pg_pid else 0.0)
     calls = [x for s in stats for x in s.calls]
     visits = sum(s.visits for s in stats)
 
@@ -257,7 +298,11 @@ def load(url: str, args) -> dict:
             "p50": pct(calls, 50), "p95": pct(calls, 95), "p99": pct(calls, 99),
             "errors": sum(s.errors for s in stats), "visits": visits,
             "h_s": len(hcalls) / helapsed, "h50": pct(hcalls, 50), "h95": pct(hcalls, 95),
-            "h99": pct(hcalls, 99)}
+            "h99": pct(hcalls, 99),
+            "cpu_server": (cpu1[0] - cpu0[0]) / max(visits, 1) * 1000,
+            "cpu_client": (cpu1[1] - cpu0[1]) / max(visits, 1) * 1000,
+            "cpu_db": (cpu1[2] - cpu0[2]) / max(visits, 1) * 1000,
+            "load": os.getloadavg()[0]}
 
 
 def report(name: str, r: dict, args) -> None:
@@ -268,7 +313,13 @@ def report(name: str, r: dict, args) -> None:
     print(f"  floor GET /health, same server, {args.counters} threads: {r['h_s']:.0f} req/s, "
           f"p50 {r['h50']:.1f} ms  p95 {r['h95']:.1f} ms  p99 {r['h99']:.1f} ms")
     print(f"  ratio to floor: throughput {r['h_s'] / r['calls_s']:.1f}x fewer calls/s, "
-          f"p50 {r['p50'] / r['h50']:.1f}x, p99 {r['p99'] / r['h99']:.1f}x", flush=True)
+          f"p50 {r['p50'] / r['h50']:.1f}x, p99 {r['p99'] / r['h99']:.1f}x")
+    total = r["cpu_server"] + r["cpu_client"] + r["cpu_db"]
+    print(f"  CPU per complete visit: simulator {r['cpu_server']:.1f} ms, PostgreSQL "
+          f"{r['cpu_db']:.1f} ms, load generator {r['cpu_client']:.1f} ms; "
+          f"{os.cpu_count()} cores would carry at most {os.cpu_count() * 1000 / total:.0f} visits/s "
+          f"(simulator alone: {os.cpu_count() * 1000 / max(r['cpu_server'] + r['cpu_db'], 1e-9):.0f}); "
+          f"1-min load average during the run {r['load']:.1f}", flush=True)
 
 
 def main() -> None:
@@ -276,11 +327,12 @@ def main() -> None:
     for backend in [b.strip() for b in args.backends.split(",") if b.strip()]:
         if backend == "sqlite":
             with tempfile.TemporaryDirectory() as tmp, \
-                    simulator(f"sqlite:///{Path(tmp) / 'load.db'}", args.workers) as (url, _):
-                report("SQLite (WAL, synchronous=FULL)", load(url, args), args)
+                    simulator(f"sqlite:///{Path(tmp) / 'load.db'}", args.workers) as (url, pid):
+                report("SQLite (WAL, synchronous=FULL)", load(url, args, pid, None), args)
         elif backend == "postgresql":
-            with postgres_cluster() as pg, simulator(pg, args.workers) as (url, _):
-                report("PostgreSQL (fsync on, synchronous_commit on)", load(url, args), args)
+            with postgres_cluster() as pg, simulator(pg, args.workers) as (url, pid):
+                report("PostgreSQL (fsync on, synchronous_commit on)",
+                       load(url, args, pid, postmaster_pid(pg)), args)
         else:
             raise SystemExit(f"unknown backend {backend}")
 
