@@ -283,8 +283,11 @@ def test_sim_a_refusal_is_also_the_first_answer(client: Client):
     assert a.content == b.content and wire.loads(a.content)["infcode"] == -1
 
 
-def test_sim_idempotency_and_nonces_survive_a_restart(tmp_path):
-    sim = SimProcess(f"sqlite:///{tmp_path / 'restart.db'}").start()
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_sim_idempotency_and_nonces_survive_a_restart(tmp_path, backend, request):
+    url = (f"sqlite:///{tmp_path / 'restart.db'}" if backend == "sqlite"
+           else request.getfixturevalue("pg_url"))
+    sim = SimProcess(url).start()
     try:
         c = Client(sim.url)
         c.sign_in()
