@@ -103,13 +103,12 @@ def _cells(e: CatalogueEntry) -> tuple[str, ...]:
             e.enddate, e.vali_flag)
 
 
-def _entry_order(e: CatalogueEntry) -> tuple:
-    # In effect first (valid flag, open or latest end), then by code.
-    return (e.vali_flag != "1", "" if not e.enddate else _neg(e.enddate), e.code)
-
-
-def _neg(iso: str) -> str:
-    return "".join(chr(0x10FFFF - ord(c)) if c.isdigit() else c for c in iso)
+def _in_effect_first(group: list[CatalogueEntry]) -> tuple[CatalogueEntry, ...]:
+    """Valid items first, then the latest end date first, then by code (stable sorts)."""
+    group.sort(key=lambda e: e.code)
+    group.sort(key=lambda e: e.enddate or "9999", reverse=True)
+    group.sort(key=lambda e: e.vali_flag != "1")
+    return tuple(group)
 
 
 class NationalCatalogue:
@@ -125,7 +124,7 @@ class NationalCatalogue:
             groups.setdefault(e.name, []).append(e)
         # names in rank order: shorter first, then by name
         self._names = sorted(groups, key=lambda n: (len(n), n))
-        self._groups = [tuple(sorted(groups[n], key=_entry_order)) for n in self._names]
+        self._groups = [_in_effect_first(groups[n]) for n in self._names]
         self._name_index = {n: i for i, n in enumerate(self._names)}
         self._exact: dict[str, list[int]] = {}
         keyed: list[tuple[str, int]] = []

@@ -14,10 +14,12 @@ so "prefix of any variant" is a single ``"|" + q in blob`` test, and "all of a v
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Generic, Iterable, TypeVar
+from typing import Generic, TypeVar
 
 from pypinyin import Style, lazy_pinyin, pinyin
 
@@ -50,14 +52,20 @@ def _is_cjk(ch: str) -> bool:
     return "\u3400" <= ch <= "\u9fff"
 
 
+@functools.lru_cache(maxsize=8192)
+def _char_readings(ch: str, style: Style) -> tuple[str, ...]:
+    """Every reading of one character in ``style`` (cached: names share most characters)."""
+    readings = [_key(r) for r in pinyin(ch, style=style, heteronym=True)[0]]
+    return tuple(dict.fromkeys(r for r in readings if r)) or ("",)
+
+
 def reading_variants(text: str, style: Style) -> list[str]:
     """All spellings of ``text`` in ``style`` (initials or full pinyin), default reading first."""
     default = _key("".join(lazy_pinyin(text, style=style)))
     options: list[list[str]] = []
     for ch in text:
         if _is_cjk(ch):
-            readings = [_key(r) for r in pinyin(ch, style=style, heteronym=True)[0]]
-            options.append(list(dict.fromkeys(r for r in readings if r)) or [""])
+            options.append(list(_char_readings(ch, style)))
         else:
             options.append([_key(ch)])
     count = 1
