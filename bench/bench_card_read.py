@@ -26,11 +26,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cardreader.card import CardData  # noqa: E402
-from cardreader.cardfile import VirtualCard  # noqa: E402
-from cardreader.driver import CardReader  # noqa: E402
-from cardreader.emulator import VirtualReader  # noqa: E402
-from cardreader.service import ReaderService  # noqa: E402
+from cardreader.card import CardData
+from cardreader.cardfile import VirtualCard
+from cardreader.driver import CardReader
+from cardreader.emulator import VirtualReader
+from cardreader.service import ReaderService
 
 CARD = CardData(region_code="310117", certno="11010519491231002X", card_no="M12345678",
                 card_sn="310117D15600000512A3B4C5D6E7F809", name="张晓梅",

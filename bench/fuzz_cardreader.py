@@ -34,10 +34,25 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 with atheris.instrument_imports():
     from cardreader import apdu as A
     from cardreader.card import CardData
-    from cardreader.cardfile import (SFI_CARD_ID, SFI_HOLDER, VirtualCard, card_data_from_files)
-    from cardreader.errors import ApduFormatError, CardDataError, ProtocolError, TlvError
-    from cardreader.framing import (MAX_PAYLOAD, OVERHEAD, FrameDecoder, decode_frame,
-                                    encode_frame)
+    from cardreader.cardfile import (
+        SFI_CARD_ID,
+        SFI_HOLDER,
+        VirtualCard,
+        card_data_from_files,
+    )
+    from cardreader.errors import (
+        ApduFormatError,
+        CardDataError,
+        ProtocolError,
+        TlvError,
+    )
+    from cardreader.framing import (
+        MAX_PAYLOAD,
+        OVERHEAD,
+        FrameDecoder,
+        decode_frame,
+        encode_frame,
+    )
     from cardreader.tlv import encode_tlv, parse_tlv, tlv_dict
 
 SAMPLE = CardData(region_code="310117", certno="11010519491231002X", card_no="M12345678",

@@ -23,7 +23,7 @@ class CardData:
         return "|".join(getattr(self, f.name) for f in fields(self))
 
     @classmethod
-    def from_record(cls, record: str) -> "CardData":
+    def from_record(cls, record: str) -> CardData:
         parts = record.split("|")
         if len(parts) != 11:
             raise ValueError(f"card record has {len(parts)} fields, expected 11")

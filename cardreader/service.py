@@ -169,7 +169,7 @@ class ReaderService:
         except LINK_ERRORS as e:
             self._disconnect(e)
             fut.set_exception(e)
-        except BaseException as e:  # the caller gets every failure; the thread goes on
+        except BaseException as e:  # noqa: BLE001 -- the caller gets every failure
             fut.set_exception(e)
         else:
             fut.set_result(result)

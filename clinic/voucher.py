@@ -8,8 +8,13 @@ from __future__ import annotations
 
 from cardreader.scanner import ScanError, normalize_scanned
 from settlement.values import Credential
-from settlement.voucher import (VoucherError, VoucherExpired, VoucherHubClient,
-                                VoucherNetworkError, VoucherUnknown)
+from settlement.voucher import (
+    VoucherError,
+    VoucherExpired,
+    VoucherHubClient,
+    VoucherNetworkError,
+    VoucherUnknown,
+)
 
 from .errors import CardProblem, NetworkProblem
 

@@ -37,9 +37,8 @@ def test_file_longer_than_256_bytes_is_read_in_chunks(virtual_reader, sample):
 def test_dead_chip_gives_chinese_card_mute_error(virtual_reader):
     vr, path = virtual_reader
     vr.mute_card()
-    with CardReader(path, timeout=1.0) as reader:
-        with pytest.raises(CardMuteError) as e:
-            reader.read_card()
+    with CardReader(path, timeout=1.0) as reader, pytest.raises(CardMuteError) as e:
+        reader.read_card()
     assert e.value.message == "卡片没有应答，请确认社保卡芯片朝上并插到底后重试"
 
 

@@ -10,9 +10,15 @@ import pytest
 
 from cardreader.control import control_request
 from cardreader.driver import CardReader
-from cardreader.errors import (CardExpiredError, CardLockedError, CardRemovedError, NoCardError,
-                               NotSocialSecurityCard, ReaderCommunicationError,
-                               ReaderNotResponding)
+from cardreader.errors import (
+    CardExpiredError,
+    CardLockedError,
+    CardRemovedError,
+    NoCardError,
+    NotSocialSecurityCard,
+    ReaderCommunicationError,
+    ReaderNotResponding,
+)
 from clinic.services import start_reader
 from settlement.mock_network import registry
 
@@ -39,7 +45,7 @@ def reader(emulator):
 
 def ctl(sock, *args):
     return subprocess.run([sys.executable, "-m", "clinic", "reader", "ctl", "--control", sock,
-                           *args], capture_output=True, text=True, timeout=30)
+                           *args], capture_output=True, text=True, timeout=30, check=False)
 
 
 def test_emulate_prints_the_reader_line_and_serves_the_default_villager(emulator, reader):
@@ -122,7 +128,7 @@ def test_ctl_refuses_an_unknown_card_and_an_absent_socket(reader, tmp_path):
 
 def test_reader_ports_lists_ports_as_json():
     proc = subprocess.run([sys.executable, "-m", "clinic", "reader", "ports", "--json"],
-                          capture_output=True, text=True, timeout=30)
+                          capture_output=True, text=True, timeout=30, check=False)
     assert proc.returncode == 0, proc.stderr
     ports = json.loads(proc.stdout)
     assert isinstance(ports, list) and all({"device", "usb_id"} <= set(p) for p in ports)

@@ -176,6 +176,7 @@ def test_stop_removes_the_symlink(tmp_path, sample):
 
 def test_an_endless_stream_of_acks_cannot_keep_the_driver_waiting():
     import threading
+
     from cardreader.framing import Frame
     master, slave = os.openpty()
     stop = threading.Event()

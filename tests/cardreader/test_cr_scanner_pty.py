@@ -5,9 +5,16 @@ import threading
 
 import pytest
 
-from cardreader.scanner import (MAX_LEN, QrScanner, ScanError, ScannedIdNumber, ScanTooLong,
-                                VirtualScanner, normalize_scanned)
 from cardreader.errors import ReaderNotFound
+from cardreader.scanner import (
+    MAX_LEN,
+    QrScanner,
+    ScanError,
+    ScannedIdNumber,
+    ScanTooLong,
+    VirtualScanner,
+    normalize_scanned,
+)
 
 CODE = "YBEC1000000000000000069B3C4D5A1B2C3D4E5F60718"
 

@@ -225,7 +225,7 @@ def test_device_store_keeps_an_existing_path_as_it_is(virtual_reader, tmp_path):
     vr, _ = virtual_reader
     store = DeviceStore(tmp_path / "reader.json")
     store.save(ReaderChoice(vr.link, usb_id="1A86:7523"))
-    assert store.resolve(lambda: []) == vr.link
+    assert store.resolve(list) == vr.link
 
 
 def test_service_opens_the_port_the_store_resolves(virtual_reader, tmp_path):

@@ -32,6 +32,5 @@ def test_tcp_reader_serves_the_next_client_after_one_disconnects(tcp_reader, sam
     with CardReader(url, timeout=1.0) as reader:  # (pyserial sleeps 0.3 s on socket close)
         assert reader.read_card() == sample
     vr.remove()
-    with CardReader(url, timeout=1.0) as reader:
-        with pytest.raises(NoCardError):
-            reader.read_card()
+    with CardReader(url, timeout=1.0) as reader, pytest.raises(NoCardError):
+        reader.read_card()

@@ -11,16 +11,27 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from .conftest import Client
-
 from settlement import gateway, wire
 from settlement.mock_network.app import create_app
 from settlement.mock_network.registry import build_registry, default_villager
-from settlement.mock_network.voucher_hub import (DEFAULT_TOKEN_LIFETIME, TOKEN_LEN,
-                                                 VoucherRefusal, check_token, issue_token,
-                                                 qr_payload)
-from settlement.voucher import (HUB_PATH, VoucherExpired, VoucherHubClient,
-                                VoucherNetworkError, VoucherRefused, VoucherUnknown)
+from settlement.mock_network.voucher_hub import (
+    DEFAULT_TOKEN_LIFETIME,
+    TOKEN_LEN,
+    VoucherRefusal,
+    check_token,
+    issue_token,
+    qr_payload,
+)
+from settlement.voucher import (
+    HUB_PATH,
+    VoucherExpired,
+    VoucherHubClient,
+    VoucherNetworkError,
+    VoucherRefused,
+    VoucherUnknown,
+)
+
+from .conftest import Client
 
 T0 = datetime(2026, 11, 30, 9, 0, 0)   # naive Beijing, as the simulator's clock
 
