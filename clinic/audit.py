@@ -173,7 +173,7 @@ class AuditLog:
                 if cred.mdtrt_cert_no:
                     ctx["card_town"] = audit_keys.town_ref(town, "cred", cred.mdtrt_cert_no)
             return ctx
-        except Exception as exc:  # the audit event itself must never be lost to its context
+        except Exception as exc:  # noqa: BLE001 (the event must never be lost to its context)
             log.warning("audit context for %s unavailable: %s", action, type(exc).__name__)
             return {"context": "unavailable"}
 
@@ -215,7 +215,7 @@ class AuditLog:
             if self._counter is not None:
                 self.checkpoint(self._counter.settings.keys_dir, "app_stop")
             return seq
-        except Exception as exc:  # closing must not fail because the audit could not be written
+        except Exception as exc:  # noqa: BLE001 (closing must not fail over the audit)
             log.error("audit stop not recorded: %s", exc)
             return None
 

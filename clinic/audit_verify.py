@@ -118,7 +118,6 @@ def verify_lines(lines: list[bytes], *, start_seq: int = 1, start_prev: str = GE
                 break
     if bad is not None:
         return _classify(lines, stored, start_seq, start_prev, bad, checkpoints, anchors)
-    hex_hashes = None
     # Checkpoints: signatures first, then each against the chain.
     cps = sorted(checkpoints, key=lambda c: c["seq"])
     trusted_id = audit_keys.key_id(public_key) if public_key is not None else None
@@ -158,7 +157,6 @@ def verify_lines(lines: list[bytes], *, start_seq: int = 1, start_prev: str = GE
                             f"（第 {prev_good + 1} 至 {seq} 条之间被重写，与签名检查点不符）")
         prev_good = seq
         last_good = seq
-    del hex_hashes
     if last_good is not None and last_good >= last_seq:
         return VerifyReport(OK, n, None, "", f"审计链完整，共 {n} 条记录，已由签名检查点覆盖",
                             f"intact, {n} events, covered by a signed checkpoint at seq {last_good}",
