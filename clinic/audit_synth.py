@@ -81,11 +81,32 @@ class ChainWriter:
                 "export_checkpoint_seq": self.seq}
 
     def write_bundle(self, out: Path, first_day: str | None = None,
-                     last_day: str | None = None) -> Path:
+                     last_day: str | None = None, first_seq: int | None = None,
+                     last_seq: int | None = None) -> Path:
+        """The whole chain, or [first_seq, last_seq] of it as an export of that range would be
+        (its checkpoints inside the range plus one signed over last_seq)."""
         from .audit_export import write_bundle
-        write_bundle(out, self.manifest(first_day, last_day), self.lines, self.checkpoints,
-                     self.key)
+        a = first_seq or self.start_seq
+        b = last_seq or self.seq
+        lines = self.lines[a - self.start_seq:b - self.start_seq + 1]
+        cps = [c for c in self.checkpoints if a <= c["seq"] <= b]
+        if not cps or cps[-1]["seq"] != b:
+            ts = json.loads(lines[-1])[1]
+            cps.append(self.checkpoint(datetime.fromisoformat(ts), "export", seq=b))
+        m = self.manifest(first_day, last_day)
+        m.update(first_seq=a, last_seq=b, count=len(lines), last_hash=self.hashes[b - self.start_seq],
+                 first_prev_hash=self.start_prev if a == self.start_seq
+                 else self.hashes[a - self.start_seq - 1], export_checkpoint_seq=b)
+        write_bundle(out, m, lines, cps, self.key)
         return out
+
+    def seq_at_end_of(self, day: date) -> int:
+        """The last seq stamped on or before `day`."""
+        last = self.start_seq - 1
+        for i, line in enumerate(self.lines):
+            if json.loads(line)[1][:10] <= day.isoformat():
+                last = self.start_seq + i
+        return last
 
 
 def simulate_clinic(w: ChainWriter, first: date, days: int, visits_per_day: int, *,

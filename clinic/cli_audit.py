@@ -45,9 +45,13 @@ def cmd_audit_verify(args, settings) -> int:
     from .audit_export import BundleError, read_bundle, verify_bundle
     from .audit_keys import KeyFileError
     try:
-        key = _key_arg(args, settings)
         if args.bundle:
-            return _print(verify_bundle(read_bundle(Path(args.bundle)), key))
+            bundle = read_bundle(Path(args.bundle))
+            # Without --key only this clinic's own key may stand in for the pinned one.
+            key = _key_arg(args, settings) if args.key or \
+                bundle.clinic == settings.fixmedins_code else None
+            return _print(verify_bundle(bundle, key))
+        key = _key_arg(args, settings)
         from sqlalchemy import create_engine
 
         from .audit import verify
