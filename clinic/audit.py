@@ -277,12 +277,12 @@ def checkpoints(engine: Engine, first: int | None = None, last: int | None = Non
 # ---- verification (the walk itself lives in audit_verify) -------------------------------
 
 def verify(engine: Engine, public_key: bytes | None = None,
-           extra_checkpoints: list[dict] | None = None):
+           extra_checkpoints: list[dict] | None = None, *, thorough: bool = False):
     """Verify the clinic database's chain against its checkpoints (and any carried-off ones).
 
     Returns an audit_verify.VerifyReport: status ok | unproven | damaged."""
     from .audit_verify import verify_database
-    return verify_database(engine, public_key, extra_checkpoints or [])
+    return verify_database(engine, public_key, extra_checkpoints or [], thorough=thorough)
 
 
 def __getattr__(name: str):

@@ -170,7 +170,8 @@ def read_bundle(path: Path) -> Bundle:
                   hashlib.sha256(raw).hexdigest())
 
 
-def verify_bundle(bundle: Bundle, public_key: bytes | None = None) -> VerifyReport:
+def verify_bundle(bundle: Bundle, public_key: bytes | None = None, *,
+                  thorough: bool = False) -> VerifyReport:
     """The chain walk first (it names the damage), then the manifest's signature and digests.
 
     `public_key`: the clinic's pinned key. Without it the bundle's own key is used and the
@@ -197,7 +198,7 @@ def verify_bundle(bundle: Bundle, public_key: bytes | None = None) -> VerifyRepo
         start_seq, start_prev = 1, "0" * 64
     report = verify_lines(bundle.lines, start_seq=start_seq, start_prev=start_prev,
                           checkpoints=bundle.checkpoints, public_key=trusted, anchors=anchors,
-                          notes=notes)
+                          notes=notes, thorough=thorough)
     n, last = len(bundle.lines), start_seq + len(bundle.lines) - 1
     if report.status == DAMAGED:
         return report

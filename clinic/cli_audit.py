@@ -50,7 +50,7 @@ def cmd_audit_verify(args, settings) -> int:
             # Without --key only this clinic's own key may stand in for the pinned one.
             key = _key_arg(args, settings) if args.key or \
                 bundle.clinic == settings.fixmedins_code else None
-            return _print(verify_bundle(bundle, key))
+            return _print(verify_bundle(bundle, key, thorough=args.all_signatures))
         key = _key_arg(args, settings)
         from sqlalchemy import create_engine
 
@@ -62,7 +62,8 @@ def cmd_audit_verify(args, settings) -> int:
         # Read-only look: verification must not migrate or write the database it judges.
         engine = create_engine(f"sqlite:///file:{db}?mode=ro&uri=true")
         try:
-            return _print(verify(engine, key, _anchors(args.anchor)))
+            return _print(verify(engine, key, _anchors(args.anchor),
+                                 thorough=args.all_signatures))
         finally:
             engine.dispose()
     except BundleError as exc:
@@ -135,6 +136,8 @@ def register(sub) -> None:
     av.add_argument("--key", help="卫生室的公钥文件（hex 或 PEM）；不给则用本机密钥/包内公钥")
     av.add_argument("--anchor", action="append", metavar="FILE",
                     help="带出本机的检查点（日结报告 JSON 或检查点 JSON），可重复")
+    av.add_argument("--all-signatures", action="store_true",
+                    help="逐个核验每个检查点的签名（默认只核验结论所依据的检查点）")
     av.set_defaults(func=cmd_audit_verify)
     ae = au.add_parser("export", help="导出签名审计包给镇卫生院")
     ae.add_argument("--out", required=True)

@@ -104,6 +104,7 @@ def _chart_settlements(data: ReportData) -> Drawing:
     dw.add(lp)
     lg = Legend()
     lg.x, lg.y, lg.fontName, lg.fontSize = 137 * mm, 60 * mm, FONT, 7
+    lg.columnMaximum, lg.dx, lg.dy = 10, 6, 6
     lg.colorNamePairs = [(PALETTE[i % len(PALETTE)], c) for i, c in enumerate(clinics)]
     dw.add(lg)
     dw.add(String(12 * mm, 70 * mm, "各卫生室每日结算笔数", fontName=FONT, fontSize=9))

@@ -163,7 +163,7 @@ class Store:
         trusted = pinned or key
         if trusted is None:
             notes.append("first bundle of this clinic: its key was pinned from the bundle")
-        report = verify_bundle(b, trusted or b.public_key)
+        report = verify_bundle(b, trusted or b.public_key, thorough=True)
         if report.status == DAMAGED:
             raise ImportRefused(report.message, report.kind, report.first_bad_seq, report.detail)
         if report.status != "ok":
@@ -319,7 +319,8 @@ class Store:
             return VerifyReport("unproven", 0, message="没有记录")
         lines = [canonical(dict(zip(_FIELDS, r[:-1]))) for r in rows]
         return verify_lines(lines, start_seq=rows[0].seq, start_prev=rows[0].prev_hash,
-                            stored=[r.hash for r in rows], checkpoints=cps, public_key=key)
+                            stored=[r.hash for r in rows], checkpoints=cps, public_key=key,
+                            thorough=True)
 
     def summary(self) -> list[dict]:
         with self.engine.connect() as conn:

@@ -186,11 +186,34 @@ def test_a_checkpoint_signed_by_another_clinic_is_wrong_key(clinic_key, forger_k
     assert (r.kind, r.first_bad_seq) == ("wrong_key", 6)
 
 
-def test_an_edited_checkpoint_is_bad_signature(clinic_key, pub):
+def test_an_edited_checkpoint_is_bad_signature_when_every_signature_is_checked(clinic_key, pub):
     w = build_chain(clinic_key, 6, 3)
     w.checkpoints[0] = {**w.checkpoints[0], "ts": "2020-01-01T00:00:00.000"}
-    r = _verify(w, key=pub)
+    r = verify_lines(w.lines, checkpoints=w.checkpoints, public_key=pub, thorough=True)
     assert (r.kind, r.first_bad_seq) == ("bad_signature", 3)
+    # by default an intermediate checkpoint that agrees with a signed head proves nothing more
+    assert _verify(w, key=pub).status == "ok"
+
+
+def test_an_edited_checkpoint_head_or_last_checkpoint_is_bad_signature_by_default(clinic_key,
+                                                                                  pub):
+    w = build_chain(clinic_key, 9, 3)
+    cps = list(w.checkpoints)
+    cps[0] = {**cps[0], "head_hash": "f" * 64}
+    assert (_verify(w, cps=cps, key=pub).kind, _verify(w, cps=cps, key=pub).first_bad_seq) == \
+        ("bad_signature", 3)
+    cps = list(w.checkpoints)
+    cps[-1] = {**cps[-1], "signature": "00" * 64}
+    r = _verify(w, cps=cps, key=pub)
+    assert (r.kind, r.first_bad_seq) == ("bad_signature", 9)
+
+
+def test_a_checkpoint_claiming_more_events_than_exist_is_believed_only_if_signed(clinic_key,
+                                                                                   pub):
+    w = build_chain(clinic_key, 6, 100)
+    fake = {**w.checkpoints[-1], "seq": 9}
+    r = _verify(w, cps=[*w.checkpoints, fake], key=pub)
+    assert (r.kind, r.first_bad_seq) == ("bad_signature", 9)
 
 
 def test_damage_before_a_checkpoint_is_reported_before_the_checkpoint_problem(clinic_key,
