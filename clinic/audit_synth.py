@@ -130,15 +130,18 @@ def simulate_clinic(w: ChainWriter, first: date, days: int, visits_per_day: int,
             p = rnd.randrange(patients)
             vid = f"{rnd.getrandbits(128):032x}"
             k = rnd.choice((1, 1, 1, 2, 2, 3))
+            diagnosis = rnd.choice(("I10", "E11", "J06.9", "K29.7"))
+            limit = 28 if diagnosis in ("I10", "E11") else 7
             items = []
             for code, price, atc, cls, mx, pack, std in rnd.sample(DRUGS, k):
                 qty = rnd.choice((1, 1, 2))
-                items.append({"code": code, "qty": qty, "days": std * qty, "price_fen": price,
-                              "atc": atc, "class": cls, "max_daily": mx, "pack": pack})
+                items.append({"code": code, "qty": qty, "days": min(std * qty, limit),
+                              "price_fen": price, "atc": atc, "class": cls, "max_daily": mx,
+                              "pack": pack})
             medfee = sum(i["qty"] * i["price_fen"] for i in items)
             fund = medfee * 7 // 10
             ctx = {"psn_ref": psn[p], "cert_type": "03", "insutype": "390",
-                   "diagnosis": rnd.choice(("I10", "E11", "J06.9", "K29.7")),
+                   "diagnosis": diagnosis,
                    "business_date": day.isoformat()}
             if town_key is not None:
                 ctx["psn_town"] = town[p]

@@ -187,3 +187,29 @@ def test_visit_events_carry_protected_context_and_no_identifier_in_clear(tmp_pat
     for secret in (person.psn_no, person.certno, person.psn_name, cred.mdtrt_cert_no):
         assert secret not in text
         assert secret.encode() not in raw
+
+
+def test_configuration_and_formulary_changes_are_audited_with_every_field(tmp_path):
+    engine = open_database(tmp_path / "c.db")
+    log = AuditLog(engine, Actor("H31011600001", "counter-1", "A0001", "admin"))
+    log.config_change("network_url", "http://a", "http://b", source="settings screen")
+    log.formulary_change("1", "2", signer="town", digest="ab" * 32, added=3, removed=1)
+    rows = sqlite3.connect(tmp_path / "c.db").execute(
+        "SELECT action, object, outcome, details, role FROM audit_event ORDER BY seq").fetchall()
+    assert [(r[0], r[1], r[2], r[4]) for r in rows] == [
+        ("config_change", "network_url", "ok", "admin"), ("formulary_change", "2", "ok", "admin")]
+    assert json.loads(rows[0][3]) == {"old": "http://a", "new": "http://b",
+                                      "source": "settings screen"}
+    assert json.loads(rows[1][3])["added"] == 3
+
+
+def test_the_town_key_is_made_once_and_never_overwritten(tmp_path):
+    import subprocess
+    import sys
+    out = tmp_path / "town_pseudonym.key"
+    run = [sys.executable, "-m", "clinic", "supervisor", "town-key", "--out", str(out)]
+    assert subprocess.run(run, capture_output=True, check=False).returncode == 0
+    first = out.read_text()
+    assert len(bytes.fromhex(first.strip())) == 32 and out.stat().st_mode & 0o777 == 0o600
+    assert subprocess.run(run, capture_output=True, check=False).returncode == 1
+    assert out.read_text() == first
