@@ -8,6 +8,7 @@ changes nothing.
 """
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -317,10 +318,29 @@ class Store:
         key = self.pinned_key(clinic)
         if not rows:
             return VerifyReport("unproven", 0, message="没有记录")
-        lines = [canonical(dict(zip(_FIELDS, r[:-1]))) for r in rows]
-        return verify_lines(lines, start_seq=rows[0].seq, start_prev=rows[0].prev_hash,
-                            stored=[r.hash for r in rows], checkpoints=cps, public_key=key,
-                            thorough=True)
+        runs, start = [], 0
+        for i in range(1, len(rows) + 1):
+            if i == len(rows) or rows[i].seq != rows[i - 1].seq + 1:
+                runs.append(rows[start:i])
+                start = i
+        reports = []
+        for run in runs:
+            a, b = run[0].seq, run[-1].seq
+            lines = [canonical(dict(zip(_FIELDS, r[:-1]))) for r in run]
+            inside = [c for c in cps if a <= c["seq"] <= b]
+            reports.append(verify_lines(lines, start_seq=a, start_prev=run[0].prev_hash,
+                                        stored=[r.hash for r in run], checkpoints=inside,
+                                        public_key=key, thorough=True))
+        bad = next((r for r in reports if r.status == DAMAGED), None)
+        if bad is not None:
+            return bad
+        if len(runs) > 1 or reports[-1].status != "ok":
+            gaps = [f"{x[-1].seq + 1}–{y[0].seq - 1}" for x, y in itertools.pairwise(runs)]
+            return VerifyReport("unproven", len(rows), None, "",
+                                "已导入部分未见改动；" + (f"第 {'、'.join(gaps)} 条尚未导入；" if gaps else "")
+                                + reports[-1].message, f"gaps {gaps}; {reports[-1].detail}",
+                                runs[0][0].seq, runs[-1][-1].seq)
+        return reports[-1]
 
     def summary(self) -> list[dict]:
         with self.engine.connect() as conn:

@@ -139,3 +139,14 @@ def test_stored_events_keep_no_patient_identifier_only_pseudonyms(store, tmp_pat
     assert len(settle["details"]["psn_ref"]) == 24
     assert not {"psn_no", "certno", "psn_name", "name"} & set(settle["details"])
     assert datetime.fromisoformat(settle["ts"]).date() == D1
+
+
+def test_a_range_not_yet_imported_is_a_gap_not_damage_until_it_arrives(store, tmp_path):
+    w = clinic_chain(CLINICS[0], days=3)
+    e1, e2 = w.seq_at_end_of(D1), w.seq_at_end_of(date(2026, 11, 3))
+    store.import_bundle(w.write_bundle(tmp_path / "d1.zip", first_seq=1, last_seq=e1))
+    store.import_bundle(w.write_bundle(tmp_path / "d3.zip", first_seq=e2 + 1, last_seq=w.seq))
+    r = store.verify_clinic(CLINICS[0])
+    assert r.status == "unproven" and f"第 {e1 + 1}–{e2} 条尚未导入" in r.message
+    store.import_bundle(w.write_bundle(tmp_path / "d2.zip", first_seq=e1 + 1, last_seq=e2))
+    assert store.verify_clinic(CLINICS[0]).status == "ok"
