@@ -181,10 +181,12 @@ def cmd_visit_revoke(args, settings: Settings) -> int:
     from .revocation import revoke
     counter = _counter(settings)
     try:
-        info = revoke(counter, args.visit_id, args.reason)
+        info, slip = revoke(counter, args.visit_id, args.reason)
     finally:
         counter.close()
-    print(f"已撤销，撤销结算号 {info.setl_id}，退还医疗费 {yuan(-info.split.medfee_sumamt)} 元")
+    print(f"已撤销，撤销结算号 {info.setl_id}，退还现金 {yuan(-info.split.psn_cash_pay)} 元，"
+          f"个人账户退回 {yuan(-info.split.acct_pay)} 元")
+    print(f"撤销单：{slip}")
     return 0
 
 
