@@ -16,8 +16,10 @@ from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import (Ed25519PrivateKey,
-                                                               Ed25519PublicKey)
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
 
 SIGNING_KEY_FILE = "audit_signing.key"
 PUBLIC_KEY_FILE = "audit_signing.pub"
@@ -145,5 +147,5 @@ def write_town_key(path: Path) -> None:
 
 def town_ref(key: bytes, kind: str, value: str) -> str:
     """The same pseudonym for the same person or card at every clinic holding the town key."""
-    return hmac.new(key, f"clinic town-pseudonym v1|{kind}|{value}".encode("utf-8"),
+    return hmac.new(key, f"clinic town-pseudonym v1|{kind}|{value}".encode(),
                     hashlib.sha256).hexdigest()[:24]
