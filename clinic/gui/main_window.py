@@ -73,6 +73,11 @@ def _value_label(name: str, amount: bool = False) -> QLabel:
     return label
 
 
+def _looks_like_id_number(text: str) -> bool:
+    """Typed ID numbers are digits (last may be X); anything else is taken as a scanned voucher."""
+    return len(text) <= 18 and text[:17].isdigit()
+
+
 class MainWindow(QMainWindow):
     """One counter. `counter` is owned by the caller (it closes it); `reader_url` is the card reader."""
 
@@ -158,10 +163,11 @@ class MainWindow(QMainWindow):
         self.read_button = QPushButton(tr("读卡 (F2)"), objectName="readCard")
         self.read_button.clicked.connect(self.read_card)
         grid.addWidget(self.read_button, 0, 0, 1, 2)
-        id_label = QLabel(tr("身份证号"))
+        id_label = QLabel(tr("身份证号 / 电子凭证"))
         self.id_edit = QLineEdit(objectName="idNumber")
-        self.id_edit.setPlaceholderText(tr("输入18位身份证号后按回车"))
-        self.id_edit.setMaxLength(22)
+        # A keyboard-wedge QR scanner types the voucher code here and presses Enter itself.
+        self.id_edit.setPlaceholderText(tr("输入18位身份证号或扫电子凭证后按回车"))
+        self.id_edit.setMaxLength(256)  # a scanned voucher code is longer than an ID number
         self.id_edit.returnPressed.connect(self.lookup_id_number)
         id_label.setBuddy(self.id_edit)
         grid.addWidget(id_label, 1, 0, 1, 2)
@@ -354,16 +360,23 @@ class MainWindow(QMainWindow):
         if self.runner.busy:
             self.show_message(tr("正在处理，请稍候"), "info")
             return
-        try:
-            cred = self.counter.credential_from_id_number(self.id_edit.text())
-        except CounterError as exc:
-            self.show_error(exc)
-            self.id_edit.setFocus()
-            self.id_edit.selectAll()
-            return
-        counter = self.counter
+        text, counter = self.id_edit.text().strip(), self.counter
+        if _looks_like_id_number(text):
+            try:
+                cred = counter.credential_from_id_number(text)
+            except CounterError as exc:
+                self.show_error(exc)
+                self.id_edit.setFocus()
+                self.id_edit.selectAll()
+                return
+            work = lambda: (cred, counter.lookup(cred))  # noqa: E731
+        else:
+            def work():
+                from clinic.voucher import credential_from_voucher
+                voucher = credential_from_voucher(counter, text)  # the hub: off the GUI thread
+                return voucher, counter.lookup(voucher)
         self.show_message(tr("正在查询参保信息……"), "info")
-        self.runner.submit(lambda: (cred, counter.lookup(cred)), self._on_person, self.show_error)
+        self.runner.submit(work, self._on_person, self.show_error)
 
     def _on_person(self, result) -> None:
         cred, person = result

@@ -235,7 +235,9 @@ def test_a_formulary_warning_needs_a_reason_and_the_override_is_kept(qtbot, make
         overrides = conn.execute(select(AuditEvent.details)
                                  .where(AuditEvent.action == "formulary_override")).scalars().all()
     assert visit.state == "presettled"
-    assert [json.loads(d) for d in overrides] == [{"rule_id": "R005", "reason": "已电话核实"}]
+    # the audit adds the visit's protected context; the override itself is rule and reason
+    assert [{k: json.loads(d)[k] for k in ("rule_id", "reason")} for d in overrides] == \
+        [{"rule_id": "R005", "reason": "已电话核实"}]
 
 
 def test_a_warning_without_a_reason_stops_before_the_insurer(qtbot, make_window, services):
@@ -356,3 +358,27 @@ def test_changing_a_presettled_prescription_withdraws_the_visit(qtbot, make_wind
     w.next_patient()
     qtbot.waitUntil(lambda: w.counter.visit_row(visit_id).state == "cancelled",
                     timeout=WORKER_TIMEOUT_MS)
+
+
+def test_a_voucher_qr_typed_by_a_keyboard_wedge_scanner_finds_the_patient(qtbot, make_window,
+                                                                          services):
+    from settlement.mock_network.registry import default_villager
+    from settlement.mock_network.voucher_hub import qr_payload
+    network_url, reader_path = services
+    w = make_window(network_url, reader_path)
+    villager = default_villager()
+    qtbot.keyClicks(w.id_edit, qr_payload(villager))  # the scanner types, then presses Enter
+    qtbot.keyClick(w.id_edit, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: w.name_value.text() != "—" or message(w)[1] == "error",
+                    timeout=WORKER_TIMEOUT_MS)
+    assert w.name_value.text() == villager.psn_name, message(w)
+    assert w._cred.mdtrt_cert_type == "01" and len(w._cred.mdtrt_cert_no) == 40
+
+
+def test_a_garbled_scan_is_reported_without_calling_the_insurer(qtbot, make_window):
+    w = make_window()
+    qtbot.keyClicks(w.id_edit, "YBEC1-NOT-A-REAL-CODE")
+    qtbot.keyClick(w.id_edit, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: message(w)[1] == "error" and not w.runner.busy,
+                    timeout=WORKER_TIMEOUT_MS)
+    assert w.name_value.text() == "—"
