@@ -11,7 +11,7 @@ from pathlib import Path
 from settlement.money import yuan
 
 from .config import Settings, TrainingIsolationError, assert_training_isolated, load_settings
-from .errors import CounterError
+from .errors import CardProblem, CounterError
 
 log = logging.getLogger("clinic")
 
@@ -74,7 +74,7 @@ def cmd_settle(args, settings: Settings) -> int:
             from .voucher import credential_from_voucher
             cred = credential_from_voucher(counter, args.qr)
         else:
-            cred = counter.credential_from_card(counter.read_card(args.reader or settings.reader_url))
+            cred = counter.credential_from_card(counter.read_card(_reader_url(args, settings)))
         result = counter.run_visit(cred, spec, diagnosis=args.diagnosis, overrides=overrides,
                                    emergency=args.emergency)
         code = EXIT_OK if result.status == "settled" else EXIT_BLOCKED
@@ -86,6 +86,16 @@ def cmd_settle(args, settings: Settings) -> int:
         counter.close()
     _print_result(args, result, None)
     return code
+
+
+def _reader_url(args, settings: Settings) -> str:
+    """--reader, else the configured one, else the one remembered by `clinic reader use`."""
+    from .cli_reader import remembered_reader
+    url = args.reader or settings.reader_url or remembered_reader(settings)
+    if not url:
+        raise CardProblem("还没有设置读卡器。请用“clinic reader use 串口”记住本机的读卡器，"
+                          "或在命令里写 --reader", "no reader configured")
+    return url
 
 
 def _report_recovery(counter) -> None:
@@ -266,9 +276,9 @@ def cmd_day_close(args, settings: Settings) -> int:
 
 def cmd_desk(args, settings: Settings) -> int:
     from .gui.app import run_desk
-    if args.network and args.reader:
-        return run_desk(settings, reader_url=args.reader)
-    # Nothing given: bring up the simulator and a virtual reader on embedded defaults.
+    if args.network:  # a real network: the reader named, configured or remembered
+        return run_desk(settings, reader_url=_reader_url(args, settings))
+    # No network given: bring up the simulator and a virtual reader on embedded defaults.
     from .services import counter_services
     with counter_services(settings.home / "services") as (network_url, reader_path):
         print(f"模拟医保中心 {network_url}，虚拟读卡器 {reader_path}", flush=True)

@@ -154,6 +154,28 @@ def cmd_reader_ports(args, settings) -> int:
     return EXIT_OK
 
 
+def reader_store(settings):
+    from cardreader.devices import DeviceStore
+    return DeviceStore(settings.home / "reader.json")
+
+
+def remembered_reader(settings) -> str:
+    """The reader to open when none is named: the one chosen with `clinic reader use`
+    (found again by USB id if it was re-plugged under another name), else nothing."""
+    return reader_store(settings).resolve() or ""
+
+
+def cmd_reader_use(args, settings) -> int:
+    from cardreader.devices import ReaderChoice
+    from cardreader.ports import list_serial_ports
+    port = next((p for p in list_serial_ports() if p.device == args.port), None)
+    choice = (ReaderChoice.from_port(port, args.baudrate) if port
+              else ReaderChoice(args.port, args.baudrate))
+    reader_store(settings).save(choice)
+    print(f"已记住读卡器：{choice.url}" + (f"（USB {choice.usb_id}）" if choice.usb_id else ""))
+    return EXIT_OK
+
+
 def register(sub) -> None:
     from cardreader.control import FAULT_KINDS
     rd = sub.add_parser("reader", help="读卡器").add_subparsers(dest="sub", required=True)
@@ -191,3 +213,8 @@ def register(sub) -> None:
     po = rd.add_parser("ports", help="列出串口及其 USB 编号")
     po.add_argument("--json", action="store_true")
     po.set_defaults(func=cmd_reader_ports)
+
+    us = rd.add_parser("use", help="记住本机的读卡器（之后结算不必再写 --reader）")
+    us.add_argument("port", help="串口设备或 pyserial URL，如 /dev/ttyUSB0、COM3")
+    us.add_argument("--baudrate", type=int, default=115200)
+    us.set_defaults(func=cmd_reader_use)

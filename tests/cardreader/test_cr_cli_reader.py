@@ -139,3 +139,33 @@ def test_expired_state_really_is_past_its_date(reader):
     control_request(sock, {"op": "insert", "card": {"state": "expired"}})
     card = r.read_card(check_expiry=False)
     assert card.expiry_date < date.today().strftime("%Y%m%d")
+
+
+def test_a_reader_chosen_with_reader_use_is_remembered_for_settle(tmp_path):
+    """`clinic reader use PORT` is kept in the data directory and found again by `settle`."""
+    import os
+    import subprocess
+    import sys
+
+    from cardreader.devices import DeviceStore
+    env = {**os.environ, "CLINIC_HOME": str(tmp_path / "clinic")}
+    proc = subprocess.run([sys.executable, "-m", "clinic", "reader", "use", str(tmp_path / "ttyFAKE")],
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and "已记住读卡器" in proc.stdout
+    assert DeviceStore(tmp_path / "clinic" / "reader.json").resolve() == str(tmp_path / "ttyFAKE")
+    # settle with no --reader now opens the remembered port (absent here: a reader error, exit 4)
+    settle = subprocess.run([sys.executable, "-m", "clinic", "settle", "--rx", "xbdp:1",
+                             "--network", "http://127.0.0.1:9", "--json"],
+                            env=env, capture_output=True, text=True, timeout=60)
+    assert settle.returncode == 4 and "读卡器" in settle.stdout
+
+
+def test_settle_without_any_reader_says_how_to_set_one(tmp_path):
+    import os
+    import subprocess
+    import sys
+    env = {**os.environ, "CLINIC_HOME": str(tmp_path / "clinic")}
+    settle = subprocess.run([sys.executable, "-m", "clinic", "settle", "--rx", "xbdp:1",
+                             "--network", "http://127.0.0.1:9", "--json"],
+                            env=env, capture_output=True, text=True, timeout=60)
+    assert settle.returncode == 4 and "clinic reader use" in settle.stdout
