@@ -21,9 +21,15 @@ def network(tmp_path_factory):
     sim.stop()
 
 
+_clinics = iter(range(71, 99))
+
+
 @pytest.fixture
 def home(tmp_path, monkeypatch):
+    """A fresh clinic. Each test is another clinic (its own code): two fresh databases of one
+    clinic would both start their msgids at serial 0001 and could collide within one second."""
     monkeypatch.setenv("CLINIC_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("CLINIC_FIXMEDINS_CODE", f"H310116000{next(_clinics):02d}")
     monkeypatch.delenv("CLINIC_FORMULARY_KEYS", raising=False)
     return tmp_path / "home"
 
