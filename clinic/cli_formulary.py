@@ -248,6 +248,7 @@ def _plain(v):
 
 # ---- the national catalogue -------------------------------------------------------------------
 
+@_formulary_errors
 def cmd_catalogue_sync(args, settings: Settings) -> int:
     from .catalogue_sync import sync
     from .counter import Counter
