@@ -189,6 +189,8 @@ class AuditLog:
             out["class"] = drug.chrgitm_lv
             out["max_daily"] = drug.max_daily
             out["pack"] = drug.pack
+            if drug.restrict_dx:  # payment restricted to these diagnoses (lmt_used_flag)
+                out["restrict_dx"] = list(drug.restrict_dx)
         return out
 
     # ---- application life, configuration, formulary, export ------------------------------

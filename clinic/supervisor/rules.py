@@ -224,6 +224,16 @@ def out_of_scope(rule: Rule, setl, events):
                               "/".join(sorted(classes)), it["code"])
 
 
+def restricted_without_diagnosis(rule: Rule, setl, events):
+    """A drug whose payment is restricted to some diagnoses, settled under another one."""
+    for s in setl:
+        for it in s.items:
+            allowed = it.get("restrict_dx") or ()
+            if allowed and not any(s.diagnosis.startswith(p) for p in allowed):
+                yield Finding(rule.id, s.clinic, s.day, s.operator, s.visit, s.diagnosis or "无诊断",
+                              "/".join(allowed), it["code"])
+
+
 def manual_identity(rule: Rule, setl, events):
     k, types = rule.params["min_count"], set(rule.params["cert_types"])
     groups: dict[tuple, int] = defaultdict(int)
@@ -237,7 +247,8 @@ def manual_identity(rule: Rule, setl, events):
 
 KINDS: dict[str, Callable] = {f.__name__: f for f in (
     over_supply, repeat_prescribing, too_many_drugs, dose_above_max, duplicate_item, split_visits,
-    after_hours, many_revocations, overrides, card_two_clinics, out_of_scope, manual_identity)}
+    after_hours, many_revocations, overrides, card_two_clinics, out_of_scope, manual_identity,
+    restricted_without_diagnosis)}
 
 
 def evaluate(events: list[dict], rules: list[Rule] | None = None, first_day: str | None = None,

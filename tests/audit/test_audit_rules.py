@@ -88,6 +88,11 @@ CASES = [
     ("A12", "2 ID-number settlements", [settle("a", cert="02"), settle("b", cert="02")], 0),
     ("A12", "3 ID-number settlements",
      [settle("a", cert="02"), settle("b", cert="02"), settle("c", cert="02")], 1),
+    ("A13", "restricted drug with a matching diagnosis",
+     [settle(rx=[{**item(), "restrict_dx": ["E11"]}], dx="E11.9")], 0),
+    ("A13", "restricted drug under another diagnosis",
+     [settle(rx=[{**item(), "restrict_dx": ["E11"]}], dx="J06.9")], 1),
+    ("A13", "unrestricted drug", [settle(rx=[item()], dx="J06.9")], 0),
 ]
 
 
