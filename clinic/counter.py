@@ -306,9 +306,12 @@ class Counter:
             self.transition(conn, visit_id, vs.CANCELLED, message=(reason or "已取消")[:500])
         self.audit.append("visit_cancel", visit_id, "ok", reason=reason[:200])
 
-    def record_block(self, stopping) -> None:
+    def record_block(self, stopping, person: Person | None = None,
+                     items: tuple[RxItem, ...] = ()) -> None:
         """A prescription the formulary stopped: audited even though no visit was opened."""
-        self.audit.append("formulary_block", "", "blocked", rules=[v.rule_id for v in stopping])
+        self.audit.append("formulary_block", "", "blocked", rules=[v.rule_id for v in stopping],
+                          psn_ref=self.cipher.keyed_hash(person.psn_no) if person else "",
+                          rx=[{"code": i.code, "qty": i.qty, "days": i.days} for i in items])
 
     def _fail(self, visit_id: str, exc: Exception) -> None:
         """A step before settlement failed: the visit is dead, no money moved. Withdraw its
@@ -490,7 +493,7 @@ class Counter:
         verdicts = self.check(items, (diagnosis,), emergency, person)
         stopping = self.unresolved_verdicts(verdicts, overrides)
         if stopping:
-            self.record_block(stopping)
+            self.record_block(stopping, person, items)
             return VisitResult("blocked", person, items, tuple(verdicts),
                                message="；".join(v.message for v in stopping))
         visit_id = self.open_visit(person, cred, items, verdicts, diagnosis, overrides)

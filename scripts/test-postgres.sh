@@ -16,8 +16,17 @@ mkdir -p "$DIR"
 if [ ! -f "$DIR/PG_VERSION" ]; then
   as_pg "$BIN/initdb" -D "$DIR" -A trust -U postgres -E UTF8 --locale=C.UTF-8 >/dev/null
 fi
-if ! as_pg "$BIN/pg_ctl" -D "$DIR" status >/dev/null 2>&1; then
-  as_pg "$BIN/pg_ctl" -D "$DIR" -l "$DIR/server.log" -w -t 60 \
-    -o "-p $PORT -k $DIR -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null
+if as_pg "$BIN/pg_ctl" -D "$DIR" status >/dev/null 2>&1; then
+  PORT="$(sed -n 4p "$DIR/postmaster.pid")"  # already running: reuse it where it listens
+else
+  # Another server may hold the port (a developer's own cluster): try the next few.
+  for try in 0 1 2 3 4 5 6 7; do
+    p=$((PORT + try))
+    if as_pg "$BIN/pg_ctl" -D "$DIR" -l "$DIR/server.log" -w -t 60 \
+        -o "-p $p -k $DIR -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null 2>&1; then
+      PORT=$p; break
+    fi
+    [ "$try" -eq 7 ] && { echo "could not start PostgreSQL; see $DIR/server.log" >&2; exit 1; }
+  done
 fi
 echo "postgresql+psycopg://postgres@127.0.0.1:$PORT/postgres"

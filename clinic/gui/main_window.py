@@ -512,7 +512,7 @@ class MainWindow(QMainWindow):
             verdicts = counter.check(items, (diagnosis,), emergency, person)
             stopping = counter.unresolved_verdicts(verdicts, overrides)
             if stopping:
-                counter.record_block(stopping)
+                counter.record_block(stopping, person, items)
                 return "stopped", verdicts, stopping, None, None
             visit_id = counter.open_visit(person, cred, items, verdicts, diagnosis, overrides)
             counter.upload_fees(visit_id)
