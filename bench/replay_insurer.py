@@ -6,7 +6,6 @@ Run: python bench/replay_insurer.py ANSWERS.json  (prints `replay insurer listen
 from __future__ import annotations
 
 import json
-import socket
 import sys
 
 import uvicorn
@@ -16,6 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from settlement import wire
+from settlement.mock_network.server import bind
 
 
 def build(answers: dict[str, str]) -> Starlette:
@@ -35,10 +35,8 @@ def build(answers: dict[str, str]) -> Starlette:
 
 def main() -> None:
     answers = json.loads(open(sys.argv[1], encoding="utf-8").read())
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    host, port = sock.getsockname()
+    sock = bind("127.0.0.1", 0)  # the simulator's own binding (TCP_NODELAY: no 40 ms ACK waits)
+    host, port = sock.getsockname()[:2]
     config = uvicorn.Config(build(answers), log_level="warning", access_log=False)
     server = uvicorn.Server(config)
     print(f"replay insurer listening on http://{host}:{port}", flush=True)

@@ -87,6 +87,10 @@ class AuditLog:
         self._counter = None          # set by start(): the visit context and the keys
         self._last_wall: datetime | None = None
         self._last_mono = 0.0
+        # The chain head this process wrote last: read again only when another writer got in
+        # first (the seq primary key refuses the stale one), which saves a query per event.
+        self._head: _Head | None = None
+        self._contexts: dict[tuple, dict] = {}  # a visit's context does not change once opened
 
     @property
     def actor(self) -> Actor:
@@ -102,8 +106,9 @@ class AuditLog:
         for _ in range(5):  # another process may take the same seq; re-read the head and retry
             try:
                 with self._engine.begin() as conn:
-                    head = conn.execute(select(table.c.seq, table.c.hash, table.c.ts)
-                                        .order_by(table.c.seq.desc()).limit(1)).first()
+                    head = self._head or conn.execute(
+                        select(table.c.seq, table.c.hash, table.c.ts)
+                        .order_by(table.c.seq.desc()).limit(1)).first()
                     now = self._clock()
                     mono = time.monotonic()
                     jump = self._clock_jump(head, now, mono)
@@ -114,8 +119,10 @@ class AuditLog:
                     rows.append(self._row(head, action, obj, outcome, details, now))
                     conn.execute(insert(table), rows)
                 self._last_wall, self._last_mono = now, mono
+                self._head = _Head(rows[-1]["seq"], rows[-1]["hash"], rows[-1]["ts"])
                 return rows[-1]["seq"]
             except IntegrityError:
+                self._head = None
                 continue
         raise RuntimeError("could not append audit event after 5 attempts")
 
@@ -152,6 +159,17 @@ class AuditLog:
 
     def _visit_context(self, action: str, visit_id: str) -> dict:
         """The visit's protected context: keyed hashes, codes and counts, never a name or number."""
+        key = (visit_id, action in ITEM_ACTIONS)
+        if key not in self._contexts:
+            ctx = self._read_visit_context(action, visit_id)
+            if ctx and "context" not in ctx:
+                if len(self._contexts) > 256:  # a long day at one counter stays small
+                    self._contexts.clear()
+                self._contexts[key] = ctx
+            return ctx
+        return self._contexts[key]
+
+    def _read_visit_context(self, action: str, visit_id: str) -> dict:
         try:
             with self._engine.connect() as conn:
                 v = conn.execute(select(Visit.psn_ref, Visit.cert_type, Visit.insutype,

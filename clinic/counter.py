@@ -70,6 +70,8 @@ class Counter:
         self.audit = AuditLog(self.engine, Actor(settings.fixmedins_code, settings.terminal,
                                                  self.operator.opter, self.operator.role), clock)
         self._sign_no = ""
+        self._parties: dict[str, tuple[Person, Credential]] = {}  # visits this process opened
+        self._states: dict[str, str] = {}  # the state this process last wrote, per visit
         self.audit.start(self)  # app_start event; visit events get their protected context
 
     @property
@@ -224,21 +226,41 @@ class Counter:
     # ---- the visit ---------------------------------------------------------------------
 
     def transition(self, conn, visit_id: str, to_state: str, **values) -> None:
-        current = conn.execute(select(Visit.state).where(Visit.id == visit_id)).scalar_one()
-        vs.check(current, to_state)
-        conn.execute(Visit.__table__.update().where(Visit.id == visit_id)
-                     .values(state=to_state, **values))
+        """Move a visit to `to_state` if the state machine allows it from where it is."""
+        current = self._states.get(visit_id)
+        # The state this process wrote last, if any, made a condition of the UPDATE; another
+        # writer in between changes no row, and the state is then read again.
+        if current is not None and to_state in vs.ALLOWED.get(current, ()):
+            done = conn.execute(Visit.__table__.update().where(
+                Visit.id == visit_id, Visit.state == current).values(state=to_state, **values))
+            if done.rowcount != 1:
+                current = None
+        else:
+            current = None
+        if current is None:
+            current = conn.execute(select(Visit.state).where(Visit.id == visit_id)).scalar_one()
+            vs.check(current, to_state)
+            conn.execute(Visit.__table__.update().where(Visit.id == visit_id)
+                         .values(state=to_state, **values))
         conn.execute(VisitTransition.__table__.insert().values(
             visit_id=visit_id, from_state=current, to_state=to_state,
             at=self.clock().isoformat()))
+        self._states[visit_id] = to_state
 
     def seal_party(self, visit_id: str, person: Person, cred: Credential) -> bytes:
+        if len(self._parties) > 256:  # a day at one counter; older visits unseal on demand
+            self._parties.clear()
+            self._states.clear()
+        self._parties[visit_id] = (person, cred)
         payload = {"person": {**asdict(person), "brdy": person.brdy.isoformat() if person.brdy else None},
                    "cred": asdict(cred)}
         return self.cipher.seal_text(json.dumps(payload, ensure_ascii=False),
                                      f"visit.person_sealed|{visit_id}")
 
     def open_party(self, visit_id: str) -> tuple[Person, Credential]:
+        """The visit's patient and credential: from this process's memory, else unsealed."""
+        if visit_id in self._parties:
+            return self._parties[visit_id]
         with self.engine.connect() as conn:
             sealed = conn.execute(select(Visit.person_sealed).where(Visit.id == visit_id)).scalar_one()
         payload = json.loads(self.cipher.open_text(sealed, f"visit.person_sealed|{visit_id}"))

@@ -51,3 +51,16 @@ def test_message_is_journaled_before_the_send_even_when_the_send_fails(tmp_path)
     assert len(rows) == 1
     assert rows[0].state == "unreachable" and rows[0].body == rows[0].msgid.encode()
     assert rows[0].attempts == 1
+
+
+def test_two_writers_on_one_database_never_share_a_msgid(tmp_path):
+    """Each journal remembers the clock row it wrote; another writer in between is noticed."""
+    engine = open_database(tmp_path / "c.db")
+    now = lambda: datetime(2026, 11, 30, 10, 0, 0)  # noqa: E731  (same second throughout)
+    a = Journal(engine, "H31011600001", PlainSealer(), clock=now)
+    b = Journal(engine, "H31011600001", PlainSealer(), clock=now)
+    ids = []
+    for j in (a, b, a, a, b, a, b, b):
+        ids.append(j.record_intent("9001", None, lambda m, t: b"{}")[0])
+    assert len(set(ids)) == len(ids) and ids == sorted(ids)
+    assert ids[-1].endswith("0008")
