@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import sqlite3
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,6 +21,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from . import audit_keys
+from .db import raw_tx
 from .models import AuditCheckpoint, AuditEvent, Visit
 
 log = logging.getLogger(__name__)
@@ -79,6 +81,12 @@ def _dumps(details: dict) -> str:
     return json.dumps(details, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
+_COLUMNS = ("seq", "ts", "clinic", "terminal", "operator", "role", "action", "object",
+            "outcome", "details", "prev_hash", "hash")
+_INSERT = (f"INSERT INTO audit_event ({', '.join(_COLUMNS)}) "
+           f"VALUES ({', '.join('?' for _ in _COLUMNS)})")
+
+
 class AuditLog:
     def __init__(self, engine: Engine, actor: Actor, clock=datetime.now):
         self._engine = engine
@@ -102,13 +110,14 @@ class AuditLog:
         """Append one event; details must already hold only protected patient identifiers."""
         if action in VISIT_ACTIONS and obj and self._counter is not None:
             details = {**details, **self._visit_context(action, obj)}
-        table = AuditEvent.__table__
         for _ in range(5):  # another process may take the same seq; re-read the head and retry
             try:
-                with self._engine.begin() as conn:
-                    head = self._head or conn.execute(
-                        select(table.c.seq, table.c.hash, table.c.ts)
-                        .order_by(table.c.seq.desc()).limit(1)).first()
+                with raw_tx(self._engine) as cur:
+                    head = self._head
+                    if head is None:
+                        last = cur.execute("SELECT seq, hash, ts FROM audit_event "
+                                           "ORDER BY seq DESC LIMIT 1").fetchone()
+                        head = _Head(*last) if last else None
                     now = self._clock()
                     mono = time.monotonic()
                     jump = self._clock_jump(head, now, mono)
@@ -117,11 +126,11 @@ class AuditLog:
                         rows.append(self._row(head, "clock_jump", "", "detected", jump, now))
                         head = _Head(rows[-1]["seq"], rows[-1]["hash"], rows[-1]["ts"])
                     rows.append(self._row(head, action, obj, outcome, details, now))
-                    conn.execute(insert(table), rows)
+                    cur.executemany(_INSERT, [tuple(r[c] for c in _COLUMNS) for r in rows])
                 self._last_wall, self._last_mono = now, mono
                 self._head = _Head(rows[-1]["seq"], rows[-1]["hash"], rows[-1]["ts"])
                 return rows[-1]["seq"]
-            except IntegrityError:
+            except (IntegrityError, sqlite3.IntegrityError):
                 self._head = None
                 continue
         raise RuntimeError("could not append audit event after 5 attempts")

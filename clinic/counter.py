@@ -36,7 +36,7 @@ from .db import open_database
 from .domain import Operator, RxItem, Settlement, Split, VisitResult
 from .errors import (BlockedByFormulary, CardProblem, NetworkProblem, NotAllowed,
                      OutcomeUnknownProblem, RefusedByInsurer)
-from .models import SignIn, Visit, VisitTransition
+from .models import SignIn, Visit
 from .receipt import ReceiptHeader, receipt_lines, write_pdf
 
 log = logging.getLogger(__name__)
@@ -231,8 +231,11 @@ class Counter:
         # The state this process wrote last, if any, made a condition of the UPDATE; another
         # writer in between changes no row, and the state is then read again.
         if current is not None and to_state in vs.ALLOWED.get(current, ()):
-            done = conn.execute(Visit.__table__.update().where(
-                Visit.id == visit_id, Visit.state == current).values(state=to_state, **values))
+            cols = sorted(values)  # column names come from this module, never from input
+            done = conn.exec_driver_sql(
+                "UPDATE visit SET state = ?" + "".join(f", {c} = ?" for c in cols)
+                + " WHERE id = ? AND state = ?",
+                (to_state, *(values[c] for c in cols), visit_id, current))
             if done.rowcount != 1:
                 current = None
         else:
@@ -242,9 +245,9 @@ class Counter:
             vs.check(current, to_state)
             conn.execute(Visit.__table__.update().where(Visit.id == visit_id)
                          .values(state=to_state, **values))
-        conn.execute(VisitTransition.__table__.insert().values(
-            visit_id=visit_id, from_state=current, to_state=to_state,
-            at=self.clock().isoformat()))
+        conn.exec_driver_sql("INSERT INTO visit_transition (visit_id, from_state, to_state, at) "
+                             "VALUES (?, ?, ?, ?)",
+                             (visit_id, current, to_state, self.clock().isoformat()))
         self._states[visit_id] = to_state
 
     def seal_party(self, visit_id: str, person: Person, cred: Credential) -> bytes:
