@@ -166,7 +166,7 @@ class MainWindow(QMainWindow):
         id_label = QLabel(tr("身份证号 / 电子凭证"))
         self.id_edit = QLineEdit(objectName="idNumber")
         # A keyboard-wedge QR scanner types the voucher code here and presses Enter itself.
-        self.id_edit.setPlaceholderText(tr("输入18位身份证号或扫电子凭证后按回车"))
+        self.id_edit.setPlaceholderText(tr("身份证号或扫码，回车"))
         self.id_edit.setMaxLength(256)  # a scanned voucher code is longer than an ID number
         self.id_edit.returnPressed.connect(self.lookup_id_number)
         id_label.setBuddy(self.id_edit)
