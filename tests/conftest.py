@@ -21,22 +21,6 @@ def pg_url():
     `make test` starts a throwaway cluster and sets CLINIC_TEST_PG_URL; without it the test is
     skipped on a developer's machine but fails in CI, where PostgreSQL is part of the job.
     """
-    import os
-    import uuid
-
-    base = os.environ.get("CLINIC_TEST_PG_URL")
-    if not base:
-        if os.environ.get("CI"):
-            pytest.fail("CLINIC_TEST_PG_URL is not set in CI: scripts/test-postgres.sh did not run")
-        pytest.skip("no PostgreSQL for tests (run through `make test`)")
-    from sqlalchemy import create_engine, text
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield base.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    from pg_helpers import pg_database
+    with pg_database() as url:
+        yield url

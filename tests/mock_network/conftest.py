@@ -184,28 +184,7 @@ def settle_visit(c: Client, psn: str, mid: str, insutype: str, total: Decimal, *
     return c.ok("2207", q2207(pre, s), **kw)
 
 
-@contextlib.contextmanager
-def pg_database():
-    """A fresh PostgreSQL database, as tests/conftest.py's pg_url makes them, for a fixture of
-    wider scope than one test (skipped without CLINIC_TEST_PG_URL, failing in CI)."""
-    import uuid
-
-    from sqlalchemy import create_engine, text
-    base = os.environ.get("CLINIC_TEST_PG_URL")
-    if not base:
-        if os.environ.get("CI"):
-            pytest.fail("CLINIC_TEST_PG_URL is not set in CI: scripts/test-postgres.sh did not run")
-        pytest.skip("no PostgreSQL for tests (run through `make test`)")
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield base.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+from pg_helpers import pg_database  # noqa: E402,F401  (wider-scope fixtures use it)
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
