@@ -70,6 +70,7 @@ class Counter:
         self.audit = AuditLog(self.engine, Actor(settings.fixmedins_code, settings.terminal,
                                                  self.operator.opter, self.operator.role), clock)
         self._sign_no = ""
+        self._sign_day: date | None = None
         self._parties: dict[str, tuple[Person, Credential]] = {}  # visits this process opened
         self._states: dict[str, str] = {}  # the state this process last wrote, per visit
         self.audit.start(self)  # app_start event; visit events get their protected context
@@ -102,8 +103,10 @@ class Counter:
     def call(self, infno: str, visit_id: str | None, input_: dict[str, Any],
              person: Person | None = None) -> tuple[str, Answer]:
         """One journaled call; the insurer's kinds of failure become the counter's typed errors."""
-        if infno != "9001" and not self._sign_no:
-            self.ensure_signed_in()  # the platform refuses everything but 9001 without a sign_no
+        if infno != "9001" and (not self._sign_no or self._sign_day != self.clock().date()):
+            # The platform refuses everything but 9001 without a sign_no, and a sign-in lasts
+            # one business day: a counter left running past midnight signs in again.
+            self.ensure_signed_in()
 
         def build(msgid: str, now: datetime) -> bytes:
             return wire.dumps(wire.envelope(
@@ -132,7 +135,7 @@ class Counter:
                                                             SignIn.signed_out_at.is_(None))
                                .order_by(SignIn.id.desc())).first()
         if row:
-            self._sign_no = row.sign_no
+            self._sign_no, self._sign_day = row.sign_no, self.clock().date()
             return self._sign_no
         try:
             ip = socket.gethostbyname(socket.gethostname())
@@ -144,7 +147,7 @@ class Counter:
             conn.execute(SignIn.__table__.insert().values(
                 business_date=today, opter=self.operator.opter, sign_no=sign_no,
                 sign_time=sign_time))
-        self._sign_no = sign_no
+        self._sign_no, self._sign_day = sign_no, self.clock().date()
         self.audit.append("sign_in", sign_no)
         return sign_no
 
