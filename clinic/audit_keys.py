@@ -21,6 +21,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
+from .crypto import write_private_once
+
 SIGNING_KEY_FILE = "audit_signing.key"
 PUBLIC_KEY_FILE = "audit_signing.pub"
 TOWN_KEY_FILE = "town_pseudonym.key"
@@ -33,22 +35,6 @@ class KeyFileError(ValueError):
     pass
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    try:
-        os.link(tmp, path)  # never replace a key another process created meanwhile
-    except FileExistsError:
-        pass
-    finally:
-        os.unlink(tmp)
-
-
 def load_or_create_signing_key(keys_dir: Path) -> Ed25519PrivateKey:
     keys_dir.mkdir(parents=True, exist_ok=True)
     path = keys_dir / SIGNING_KEY_FILE
@@ -56,7 +42,7 @@ def load_or_create_signing_key(keys_dir: Path) -> Ed25519PrivateKey:
         raw = Ed25519PrivateKey.generate().private_bytes(
             serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
             serialization.NoEncryption())
-        _write_private(path, raw.hex().encode())
+        write_private_once(path, raw.hex().encode())
     key = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(path.read_text().strip()))
     pub = keys_dir / PUBLIC_KEY_FILE
     if not pub.exists():
@@ -142,7 +128,7 @@ def town_key(keys_dir: Path) -> bytes | None:
 
 def write_town_key(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    _write_private(path, os.urandom(32).hex().encode())
+    write_private_once(path, os.urandom(32).hex().encode())
 
 
 def town_ref(key: bytes, kind: str, value: str) -> str:

@@ -41,21 +41,30 @@ class FieldCipher:
         return hmac.new(self._mac_key, value.encode("utf-8"), hashlib.sha256).hexdigest()[:24]
 
 
-def load_or_create_key(keys_dir: Path) -> bytes:
-    keys_dir.mkdir(parents=True, exist_ok=True)
-    path = keys_dir / "data.key"
-    if path.exists():
-        return path.read_bytes()
-    key = AESGCM.generate_key(bit_length=256)
-    tmp = path.with_suffix(".tmp")
+def write_private_once(path: Path, data: bytes) -> None:
+    """Write a key file readable by its owner only, unless one already exists: two processes
+    starting at once must end up with the same key, never overwrite each other's."""
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
-        os.write(fd, key)
+        os.write(fd, data)
         os.fsync(fd)
     finally:
         os.close(fd)
-    os.replace(tmp, path)
-    return key
+    try:
+        os.link(tmp, path)  # atomic, and fails if the key appeared meanwhile
+    except FileExistsError:
+        pass
+    finally:
+        os.unlink(tmp)
+
+
+def load_or_create_key(keys_dir: Path) -> bytes:
+    keys_dir.mkdir(parents=True, exist_ok=True)
+    path = keys_dir / "data.key"
+    if not path.exists():
+        write_private_once(path, AESGCM.generate_key(bit_length=256))
+    return path.read_bytes()  # whichever key won, every process reads the same one
 
 
 def mask_id(certno: str) -> str:

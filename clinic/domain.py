@@ -1,7 +1,7 @@
 """A visit as data: small immutable values passed along the counter workflow (design.md)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from settlement.values import INSUTYPE_NAMES, Credential, Person, Split  # noqa: F401 (re-exported)
 
@@ -50,4 +50,3 @@ class VisitResult:
     presettlement: Split | None = None
     settlement: Settlement | None = None
     message: str = ""                # Chinese, for the counter
-    extra: dict = field(default_factory=dict)

@@ -13,7 +13,7 @@ from reportlab.pdfgen import canvas
 from settlement.money import yuan
 
 from .crypto import mask_id
-from .domain import INSUTYPE_NAMES, Person, RxItem, Settlement
+from .domain import Person, RxItem, Settlement
 
 PAPER_WIDTH = 80 * mm
 MARGIN = 4 * mm
@@ -79,7 +79,7 @@ def receipt_lines(header: ReceiptHeader, person: Person, items: tuple[RxItem, ..
         ("结算时间", settlement.setl_time),
         ("姓名", person.psn_name),
         ("身份证号", mask_id(person.certno)),
-        ("险种", INSUTYPE_NAMES.get(person.insutype, person.insutype)),
+        ("险种", person.insutype_name),
         ("-", ""),
     ]
     for it in items:

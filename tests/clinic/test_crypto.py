@@ -37,3 +37,13 @@ def test_keyed_hash_is_stable_per_key_and_not_the_value():
 
 def test_mask_id_keeps_region_and_last_four():
     assert mask_id("310116194303120026") == "310116********0026"
+
+
+def test_a_key_written_meanwhile_by_another_process_is_kept_not_overwritten(tmp_path):
+    from clinic.crypto import write_private_once
+    path = tmp_path / "data.key"
+    write_private_once(path, b"first")
+    write_private_once(path, b"second")  # the slower of two starting processes
+    assert path.read_bytes() == b"first"
+    assert load_or_create_key(tmp_path) == b"first"
+    assert not list(tmp_path.glob("*.tmp"))
