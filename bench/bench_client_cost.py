@@ -16,15 +16,13 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import httpx
-from sqlalchemy import event, text
+from sqlalchemy import text
 
 from clinic.config import load_settings
 from clinic.counter import Counter
-from clinic.db import COMMITS as db_commits
-from clinic.db import make_engine
 from clinic.receipt import ReceiptHeader, receipt_lines, write_pdf
 from clinic.services import _wait_line, start_simulator
+from floors import CALLS_PER_VISIT, CommitCount, Floor
 from settlement.values import Credential
 
 RUNS = 100
@@ -32,11 +30,6 @@ RX = [("xbdp", 1, 7), ("阿司匹林肠溶片", 1, 7)]
 HERE = Path(__file__).parent
 
 
-
-def raw_commits(counter) -> int:
-    """Commits made on DBAPI connections directly (journal, audit, transitions): the
-    engine's commit event does not see them, and the floor must count them all."""
-    return counter.journal.commits + db_commits["raw"]
 
 def record(work: Path) -> tuple[dict[str, str], str]:
     """One real visit against the simulator; keep each transaction's answer."""
@@ -68,39 +61,27 @@ def main() -> None:
         try:
             url = _wait_line(proc, "listening on", 30).split()[-1]
             counter = Counter(replace(load_settings(home=work / "bench"), network_url=url))
-            commits = {"n": 0}
-            event.listen(counter.engine, "commit",
-                         lambda conn: commits.__setitem__("n", commits["n"] + 1))
+            commits, bare = CommitCount(counter), Floor(url, work)
             counter.ensure_signed_in()
             cred = Credential("02", certno, certno=certno)
             visit_times: list[float] = []
+            floor: list[float] = []
             # The receipt PDF is timed on its own below; here the visit stops at the settlement.
             counter._with_receipt = lambda settlement, person, **kw: settlement
-            engine = make_engine(f"sqlite:///{work / 'floor.db'}")
-            with engine.begin() as conn:
-                conn.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB)"))
-            floor = []
-            n_calls = 6  # 1101, 2201, 2203, 2204, 2206, 2207
             # Visit and floor samples alternate, so both see the same disk and CPU weather.
-            with httpx.Client(trust_env=False) as http:
-                for i in range(RUNS + 1):
-                    commits["n"] = 0
-                    journal_before = raw_commits(counter)
-                    t0 = time.perf_counter()
-                    result = counter.run_visit(cred, RX, diagnosis="I10",
-                                               overrides={"R006": "基准测试重复取药"})
-                    dt = time.perf_counter() - t0
-                    n_commits = commits["n"] + raw_commits(counter) - journal_before
-                    assert result.status == "settled", result.message
-                    t1 = time.perf_counter()
-                    for _ in range(n_calls):
-                        http.get(url + "/health")
-                    for _ in range(n_commits):
-                        with engine.begin() as conn:
-                            conn.execute(text("INSERT INTO t (v) VALUES (:v)"), {"v": b"x" * 512})
-                    if i:  # the first visit warms imports and connections
-                        visit_times.append(dt)
-                        floor.append(time.perf_counter() - t1)
+            for i in range(RUNS + 1):
+                before = commits()
+                t0 = time.perf_counter()
+                result = counter.run_visit(cred, RX, diagnosis="I10",
+                                           overrides={"R006": "基准测试重复取药"})
+                dt = time.perf_counter() - t0
+                assert result.status == "settled", result.message
+                n_commits = commits() - before
+                base = bare.sample(CALLS_PER_VISIT, n_commits)
+                if i:  # the first visit warms imports and connections
+                    visit_times.append(dt)
+                    floor.append(base)
+            bare.close()
             pdf_times = []
             rows = receipt_lines(ReceiptHeader("枫泾镇新春村卫生室", "H31011600001", "D0001", "张医生"),
                                  *counter.open_party(result.settlement.visit_id)[:1],
@@ -116,7 +97,7 @@ def main() -> None:
             proc.wait(10)
     med, base = statistics.median(visit_times), statistics.median(floor)
     print(f"client-side visit cost (1101..2207, no PDF), median of {RUNS}: {med * 1000:.1f} ms")
-    print(f"floor: {n_calls} bare HTTP round trips + {n_commits} bare SQLite commits "
+    print(f"floor: {CALLS_PER_VISIT} bare HTTP round trips + {n_commits} bare SQLite commits "
           f"(WAL, synchronous=FULL) = {base * 1000:.1f} ms")
     print(f"ratio to floor: {med / base:.2f}x (target <= 1.5x)")
     print(f"receipt PDF (80 mm, embedded CJK subset), median of 20: "
