@@ -21,6 +21,7 @@ class Visit(Base):
     # Patient identity: sealed (AES-GCM, row-bound) plus a keyed hash for lookups.
     person_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
     psn_ref: Mapped[str | None] = mapped_column(String(24), index=True)
+    certno_ref: Mapped[str | None] = mapped_column(String(24), index=True)  # keyed hash of the ID number
     insutype: Mapped[str | None] = mapped_column(String(3))
     mdtrt_id: Mapped[str | None] = mapped_column(String(40))
     diagnosis: Mapped[str | None] = mapped_column(String(20))
@@ -35,7 +36,8 @@ class Visit(Base):
     message: Mapped[str | None] = mapped_column(String(500))
     # Self-pay (自费) while the network is down: cash only, nothing sent to the insurer.
     self_pay: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
-    revoke_reason: Mapped[str | None] = mapped_column(String(200))
+    # A worker's free-text reason may name the patient: sealed, AAD "visit.revoke_reason|<id>".
+    revoke_reason_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
     revoked_by: Mapped[str | None] = mapped_column(String(20))
     revoke_setl_id: Mapped[str | None] = mapped_column(String(40))
     revoke_split_json: Mapped[str | None] = mapped_column(Text)
@@ -107,3 +109,38 @@ class AuditCheckpoint(Base):
     reason: Mapped[str] = mapped_column(String(20))
     key_id: Mapped[str] = mapped_column(String(16))
     signature: Mapped[str] = mapped_column(String(128))
+
+
+class AppUser(Base):
+    """A person who may use this counter. The password is never stored: an Argon2id derivation
+    (salt and parameters kept here so they can be raised later) yields a verifier and the key
+    that unwraps the user's key slot. Lockout state lives here so it survives restarts."""
+    __tablename__ = "app_user"
+
+    login: Mapped[str] = mapped_column(String(20), primary_key=True)
+    name: Mapped[str] = mapped_column(String(40))
+    role: Mapped[str] = mapped_column(String(12))
+    kdf_salt: Mapped[bytes] = mapped_column(LargeBinary)
+    kdf_memory_kib: Mapped[int] = mapped_column(Integer)
+    kdf_iterations: Mapped[int] = mapped_column(Integer)
+    kdf_lanes: Mapped[int] = mapped_column(Integer)
+    pw_verifier: Mapped[bytes] = mapped_column(LargeBinary)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    must_change: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    failed_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    locked_until: Mapped[str | None] = mapped_column(String(26))
+    created_at: Mapped[str] = mapped_column(String(26))
+    password_changed_at: Mapped[str] = mapped_column(String(26))
+
+
+class KeySlot(Base):
+    """The data key wrapped (AES-GCM) under one user's password-derived key; the associated data
+    binds slot id, login, role and purpose, so a slot moved to another row does not open."""
+    __tablename__ = "key_slot"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    login: Mapped[str] = mapped_column(ForeignKey("app_user.login"), unique=True)
+    purpose: Mapped[str] = mapped_column(String(16))
+    key_id: Mapped[str] = mapped_column(String(16))  # fingerprint of the data key it holds
+    wrapped: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[str] = mapped_column(String(26))
