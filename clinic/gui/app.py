@@ -1,8 +1,12 @@
-"""Start the desk: one QApplication, a CJK-capable font, one Counter, one window."""
+"""Start the desk: one QApplication, a CJK-capable font, a signed-in user, one Counter, one window."""
 from __future__ import annotations
 
 import logging
 import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Callable
 
 from PySide6.QtGui import QFont, QFontDatabase
 from PySide6.QtWidgets import QApplication
@@ -35,25 +39,74 @@ def configure_app(app: QApplication) -> None:
     app.setFont(font)
 
 
-def run_desk(settings, reader_url: str) -> int:
-    from clinic.counter import Counter
-    from clinic.errors import CounterError
+@dataclass
+class Desk:
+    """What `start_desk` opened; `close()` releases it (the window first, so work can finish)."""
+    window: Any
+    counter: Any
+    engine: Any
 
+    def close(self) -> None:
+        try:
+            self.window.close()
+        finally:
+            try:
+                self.counter.close()
+            finally:
+                self.engine.dispose()
+
+
+def start_desk(settings, reader_url: str, *, run_dialog: Callable | None = None,
+               auth_clock: Callable[[], datetime] = datetime.now,
+               idle_clock: Callable[[], Any] = time.monotonic) -> Desk | None:
+    """Open the database, sign a user in (or create the first administrator), build the Counter
+    from that session and the window around it. None when the user cancelled a dialog."""
+    from clinic.auth import UserStore
+    from clinic.counter import Counter
+    from clinic.db import open_database
+
+    from .login import exec_dialog, sign_in
     from .main_window import MainWindow
+
+    engine = open_database(settings.db_path)
+    try:
+        store = UserStore(engine, settings)
+        session = sign_in(store, settings, clock=auth_clock, run=run_dialog or exec_dialog)
+        if session is None:
+            engine.dispose()
+            return None
+        counter = Counter(settings, session)
+    except BaseException:
+        engine.dispose()
+        raise
+    try:
+        window = MainWindow(counter, reader_url, store=store, session=session,
+                            idle_clock=idle_clock)
+    except BaseException:
+        counter.close()
+        engine.dispose()
+        raise
+    return Desk(window, counter, engine)
+
+
+def run_desk(settings, reader_url: str) -> int:
+    from clinic.errors import CounterError
 
     app = QApplication.instance() or QApplication(sys.argv)
     configure_app(app)
     try:
-        counter = Counter(settings)
+        desk = start_desk(settings, reader_url)
     except CounterError as exc:
-        log.error("counter failed to start: %s", exc.detail)
+        log.error("desk failed to start: %s", exc.detail)
         print(exc.message, file=sys.stderr)
         return exc.exit_code
+    if desk is None:
+        log.info("sign-in cancelled; the desk exits")
+        return 0
     try:
-        window = MainWindow(counter, reader_url)
-        window.resize(1280, 780)
-        window.show()
-        window.recover_on_start()
+        desk.window.resize(1280, 780)
+        desk.window.show()
+        desk.window.recover_on_start()
         return app.exec()
     finally:
-        counter.close()
+        desk.close()

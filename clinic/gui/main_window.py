@@ -4,27 +4,41 @@ Widgets are touched only on the GUI thread. Every Counter call that reaches the 
 the network or the database (including the rule check, which reads dispensing history) runs on
 the TaskRunner's single worker. Only the drug search and resolve_items, pure in-memory formulary
 lookups, run inline so the match list follows every keystroke.
+
+Who is signed in decides what the window offers: an action the role lacks (clinic.roles) is
+disabled with a tooltip naming the missing permission, and its handler asks `require` again
+before acting. After `idle_lock_minutes` without a key press or click the counter page is
+replaced by a lock screen that needs the signed-in user's password; work already running
+finishes behind it and its result is there after unlocking.
 """
 from __future__ import annotations
 
 import logging
+import time
+from datetime import date
 from typing import TYPE_CHECKING, Any, Callable
 
 from PySide6.QtCore import QEvent, QUrl, Qt
 from PySide6.QtGui import QColor, QDesktopServices, QFont, QKeySequence, QShortcut
-from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QFormLayout, QFrame, QGridLayout,
-                               QGroupBox, QHBoxLayout, QHeaderView, QInputDialog, QLabel,
-                               QLineEdit, QListWidget, QListWidgetItem, QMainWindow, QMessageBox,
-                               QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QApplication, QCheckBox, QDialog, QFormLayout,
+                               QFrame, QGridLayout, QGroupBox, QHBoxLayout, QHeaderView,
+                               QInputDialog, QLabel, QLineEdit, QListWidget, QListWidgetItem,
+                               QMainWindow, QMessageBox, QPushButton, QStackedWidget, QTableWidget,
+                               QTableWidgetItem, QVBoxLayout, QWidget)
 
 from clinic.crypto import mask_id
-from clinic.errors import CounterError, OutcomeUnknownProblem
+from clinic.errors import CounterError, NotAllowed, OutcomeUnknownProblem
+from clinic import visit_state as vs
+from clinic.roles import require
 from formulary.diagnoses import DiagnosisList
-from settlement.money import yuan
+from settlement.money import AmountError, to_fen, yuan
 
+from .access import may, missing_permission, role_name
 from .diagnosis_box import DiagnosisBox
 from .drug_picker import DrugPicker
 from .i18n import tr
+from .idle_lock import IdleWatch, LockScreen
+from .login import auth_error_text
 from .workers import TaskRunner
 
 if TYPE_CHECKING:  # the window is built around an injected Counter; no import cost or cycle
@@ -48,6 +62,8 @@ QGroupBox { font-weight: bold; border: 1px solid #b0bec5; border-radius: 6px;
 QGroupBox::title { subcontrol-origin: margin; left: 10px; padding: 0 4px; }
 QLabel#trainingBanner { background: #c62828; color: white; font-size: 22px; font-weight: bold;
                         padding: 8px; }
+QLabel#readOnlyBanner { background: #455a64; color: white; font-size: 18px; font-weight: bold;
+                        padding: 6px; }
 QLabel#message { padding: 8px 12px; font-size: 17px; border-radius: 4px; }
 QLabel#message[kind="error"] { background: #ffebee; color: #b71c1c; border: 2px solid #c62828; }
 QLabel#message[kind="info"] { background: #e3f2fd; color: #0d47a1; border: 1px solid #90caf9; }
@@ -78,19 +94,41 @@ def _looks_like_id_number(text: str) -> bool:
     return len(text) <= 18 and text[:17].isdigit()
 
 
-class MainWindow(QMainWindow):
-    """One counter. `counter` is owned by the caller (it closes it); `reader_url` is the card reader."""
+# The counter's other work: action -> (button text, object name, shortcut).
+EXTRA_ACTIONS = (("self_pay", "自费收费 (F6)", "selfPay", Qt.Key.Key_F6),
+                 ("reprint", "补打收据 (F7)", "reprint", Qt.Key.Key_F7),
+                 ("revoke", "撤销结算 (F8)", "revoke", Qt.Key.Key_F8),
+                 ("reverse", "冲正 (F10)", "reverse", Qt.Key.Key_F10),
+                 ("day_close", "日结 (F11)", "dayClose", Qt.Key.Key_F11))
 
-    def __init__(self, counter: "Counter", reader_url: str, parent: QWidget | None = None):
+
+class MainWindow(QMainWindow):
+    """One counter. `counter` is owned by the caller (it closes it); `reader_url` is the card reader.
+
+    `store` and `session` (clinic.auth) are who signed in: with them the desk locks after
+    `settings.idle_lock_minutes` idle and unlocks with that user's password. `idle_clock` returns
+    monotonic seconds (or datetimes); tests pass a fake one and call `idle.check()` themselves.
+    """
+
+    def __init__(self, counter: "Counter", reader_url: str, parent: QWidget | None = None, *,
+                 store=None, session=None,
+                 idle_clock: Callable[[], Any] = time.monotonic):
         super().__init__(parent)
         self.counter = counter
         self.reader_url = reader_url
         self.settings = counter.settings
+        self.operator = counter.operator
+        self.store, self.session = store, session
         self.runner = TaskRunner(self)
         self.runner.busyChanged.connect(lambda _busy: self._update_actions())
+        self.lock_runner = TaskRunner(self)  # unlock checks never wait behind a settlement
         # Replaceable for tests and kiosks; the defaults ask with a dialog.
         self.confirm_settle: Callable[[Any], bool] = self._ask_confirm_settle
         self.ask_override_reason: Callable[[Any], str | None] = self._ask_override_reason
+        self.ask_text: Callable[[str, str], str | None] = self._ask_text
+        self.confirm: Callable[[str, str], bool] = self._ask_yes_no
+        self.locked = False
+        self._card = None
 
         self._cred = None
         self._person = None
@@ -107,7 +145,21 @@ class MainWindow(QMainWindow):
         self._build()
         self._shortcuts()
         self.reset_visit()
-        self.show_message(tr("请先读卡或输入身份证号"), "info")
+        if self.read_only:
+            self.show_message(tr("督导员账号只能查看，不能结算"), "info")
+        else:
+            self.show_message(tr("请先读卡或输入身份证号"), "info")
+        self.idle = IdleWatch(self.settings.idle_lock_minutes if store is not None else 0,
+                              clock=idle_clock, parent=self)
+        self.idle.idle.connect(self.lock)
+
+    @property
+    def read_only(self) -> bool:
+        """A role that may not settle (the supervisor) views the counter; it does not work it."""
+        return not may(self.operator, "settle")
+
+    def who(self) -> str:
+        return f"{self.operator.opter_name}（{role_name(self.operator.role)}）"
 
     # ---- construction ------------------------------------------------------------------
 
@@ -126,6 +178,13 @@ class MainWindow(QMainWindow):
             self.training_banner = QLabel(tr(TRAINING_TEXT), objectName="trainingBanner")
             self.training_banner.setAlignment(Qt.AlignmentFlag.AlignCenter)
             outer.addWidget(self.training_banner)
+        self.read_only_banner: QLabel | None = None
+        if self.read_only:
+            self.read_only_banner = QLabel(tr("只读：当前账号（{role}）不能结算",
+                                              role=role_name(self.operator.role)),
+                                           objectName="readOnlyBanner")
+            self.read_only_banner.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            outer.addWidget(self.read_only_banner)
         self.message = QLabel("", objectName="message")
         self.message.setWordWrap(True)
         self.message.setMinimumHeight(44)
@@ -137,11 +196,20 @@ class MainWindow(QMainWindow):
         body.addLayout(self._build_patient(), 3)
         body.addWidget(self._build_prescription(), 6)
         body.addLayout(self._build_settlement(), 3)
-        self.setCentralWidget(central)
+        # The counter page and the lock screen share one place: while locked the counter page
+        # is not shown at all, so nothing of the visit can be seen behind or through the lock.
+        self.counter_page = central
+        self.lock_screen = LockScreen(self.who())
+        self.lock_screen.unlock.connect(self.try_unlock)
+        self.lock_screen.quit.connect(self.close)
+        self.pages = QStackedWidget(objectName="pages")
+        self.pages.addWidget(self.counter_page)
+        self.pages.addWidget(self.lock_screen)
+        self.setCentralWidget(self.pages)
 
         net = QLabel(tr("医保平台：{url}", url=self.settings.network_url), objectName="networkStatus")
-        op = QLabel(tr("操作员：{name}", name=self.counter.operator.opter_name))
-        self.statusBar().addPermanentWidget(op)
+        self.user_label = QLabel(tr("当前用户：{who}", who=self.who()), objectName="currentUser")
+        self.statusBar().addPermanentWidget(self.user_label)
         self.statusBar().addPermanentWidget(net)
         if self.settings.training:
             tag = QLabel(tr(TRAINING_TEXT))
@@ -205,6 +273,7 @@ class MainWindow(QMainWindow):
         self.emergency.toggled.connect(lambda _on: self._prescription_changed())
         dx.addWidget(self.emergency)
         col.addWidget(dx_box)
+        col.addWidget(self._build_more())
         col.addStretch(1)
         return col
 
@@ -292,13 +361,30 @@ class MainWindow(QMainWindow):
         col.addStretch(1)
         return col
 
+    def _build_more(self) -> QGroupBox:
+        """The counter's other work, below the diagnosis where the column has room."""
+        more = QGroupBox(tr("其他业务"))
+        grid = QGridLayout(more)
+        self.action_buttons: dict[str, QPushButton] = {}
+        handlers = {"self_pay": self.self_pay, "reprint": self.reprint, "revoke": self.revoke,
+                    "reverse": self.reverse, "day_close": self.day_close}
+        for i, (action, text, name, _key) in enumerate(EXTRA_ACTIONS):
+            button = QPushButton(tr(text), objectName=name)
+            button.clicked.connect(handlers[action])
+            self.action_buttons[action] = button
+            grid.addWidget(button, i // 2, i % 2)
+        return more
+
     def _shortcuts(self) -> None:
         # Enter presses a focused button too, not only Space: workers reach for Enter.
         for button in self.findChildren(QPushButton):
             button.setAutoDefault(True)
-        for key, slot in ((Qt.Key.Key_F2, self.read_card), (Qt.Key.Key_F5, self.presettle),
-                          (Qt.Key.Key_F9, self.settle), (Qt.Key.Key_F12, self.next_patient)):
-            QShortcut(QKeySequence(key), self, activated=slot)
+        keys = [(Qt.Key.Key_F2, self.read_card), (Qt.Key.Key_F5, self.presettle),
+                (Qt.Key.Key_F9, self.settle), (Qt.Key.Key_F12, self.next_patient)]
+        keys += [(key, self.action_buttons[action].click) for action, _t, _n, key in EXTRA_ACTIONS]
+        # Off while locked: no key reaches the counter behind the lock screen.
+        self._shortcut_list = [QShortcut(QKeySequence(key), self, activated=slot)
+                               for key, slot in keys]
 
     def eventFilter(self, obj, event) -> bool:
         if (obj is self.rx_table and event.type() == QEvent.Type.KeyPress
@@ -324,25 +410,53 @@ class MainWindow(QMainWindow):
             log.error("unexpected error in counter call", exc_info=exc)
             self.show_message(f"{tr('系统内部错误，请联系管理员。')}（{type(exc).__name__}）", "error")
 
+    def _permit(self, widget: QWidget, action: str, enabled: bool) -> None:
+        """Enabled only if the role has `action`; if it lacks it, the tooltip says which."""
+        allowed = may(self.operator, action)
+        widget.setEnabled(allowed and enabled)
+        widget.setToolTip("" if allowed else missing_permission(self.operator, action))
+
     def _update_actions(self) -> None:
         busy = self.runner.busy
         settled = self._settlement is not None or self._outcome_unknown
-        self.read_button.setEnabled(not busy)
-        self.id_edit.setEnabled(not busy)
-        self.id_button.setEnabled(not busy)
+        # Reading a card or an ID is the first step of settling: a viewer does not start visits.
+        for w in (self.read_button, self.id_edit, self.id_button):
+            self._permit(w, "settle", not busy)
         editable = not busy and not settled
         self.picker.setEnabled(editable)
         self.delete_button.setEnabled(editable and bool(self._items))
         self.diagnosis.setEnabled(editable)
         self.emergency.setEnabled(editable)
-        self.presettle_button.setEnabled(editable and self._person is not None and bool(self._items))
-        self.settle_button.setEnabled(not busy and self._pre is not None and not settled)
+        self._permit(self.presettle_button, "settle",
+                     editable and self._person is not None and bool(self._items))
+        self._permit(self.settle_button, "settle", not busy and self._pre is not None and not settled)
         self.open_receipt_button.setEnabled(bool(self._settlement and self._settlement.receipt_path))
         self.next_button.setEnabled(not busy)
+        self._update_lock_note()
+        buttons = self.action_buttons
+        self._permit(buttons["self_pay"], "self_pay", editable and bool(self._items))
+        self._permit(buttons["reprint"], "reprint", not busy)
+        self._permit(buttons["revoke"], "revoke", not busy and not self._outcome_unknown)
+        self._permit(buttons["reverse"], "reverse", not busy)
+        self._permit(buttons["day_close"], "day_close", not busy)
+
+    def allowed(self, action: str) -> bool:
+        """Every handler asks again (a shortcut, a stale button, a script): refuse in Chinese."""
+        try:
+            require(self.operator, action)
+        except NotAllowed as exc:
+            self.show_error(exc)
+            return False
+        if self.locked:
+            log.warning("%s refused: the desk is locked", action)
+            return False
+        return True
 
     # ---- the patient -------------------------------------------------------------------
 
     def read_card(self) -> None:
+        if not self.allowed("settle"):
+            return
         if self.runner.busy:
             self.show_message(tr("正在处理，请稍候"), "info")
             return
@@ -351,12 +465,14 @@ class MainWindow(QMainWindow):
         def work():
             card = counter.read_card(url)
             cred = counter.credential_from_card(card)
-            return cred, counter.lookup(cred)
+            return cred, counter.lookup(cred), card
 
         self.show_message(tr("正在读卡……"), "info")
         self.runner.submit(work, self._on_person, self.show_error)
 
     def lookup_id_number(self) -> None:
+        if not self.allowed("settle"):
+            return
         if self.runner.busy:
             self.show_message(tr("正在处理，请稍候"), "info")
             return
@@ -366,7 +482,7 @@ class MainWindow(QMainWindow):
                 cred = counter.credential_from_id_number(text)
             except CounterError as exc:
                 self.show_error(exc)
-                self.id_edit.setFocus()
+                self._focus(self.id_edit)
                 self.id_edit.selectAll()
                 return
             work = lambda: (cred, counter.lookup(cred))  # noqa: E731
@@ -379,9 +495,10 @@ class MainWindow(QMainWindow):
         self.runner.submit(work, self._on_person, self.show_error)
 
     def _on_person(self, result) -> None:
-        cred, person = result
+        cred, person, *card = result
         self.reset_visit()
         self._cred, self._person = cred, person
+        self._card = card[0] if card else None  # a self-pay receipt names the card holder
         self.name_value.setText(person.psn_name)
         self.certno_value.setText(mask_id(person.certno))
         self.insutype_value.setText(person.insutype_name)
@@ -390,7 +507,7 @@ class MainWindow(QMainWindow):
         self.id_edit.clear()
         self.show_message(tr("已读取：{name}。请输入药品。", name=person.psn_name), "ok")
         self._update_actions()
-        self.picker.search_box.setFocus()
+        self._focus(self.picker.search_box)
 
     # ---- the prescription --------------------------------------------------------------
 
@@ -487,6 +604,8 @@ class MainWindow(QMainWindow):
     # ---- money -------------------------------------------------------------------------
 
     def presettle(self) -> None:
+        if not self.allowed("settle"):
+            return
         if self.runner.busy:
             self.show_message(tr("正在处理，请稍候"), "info")
             return
@@ -497,11 +616,11 @@ class MainWindow(QMainWindow):
             return
         if not self._items:
             self.show_message(tr("请先添加药品"), "error")
-            self.picker.search_box.setFocus()
+            self._focus(self.picker.search_box)
             return
         if self._diagnosis_code() is None:
             self.show_message(tr("请选择诊断（可输入拼音首字母，如 gxy）"), "error")
-            self.diagnosis.setFocus()
+            self._focus(self.diagnosis)
             return
         counter = self.counter
         person, cred = self._person, self._cred
@@ -546,7 +665,7 @@ class MainWindow(QMainWindow):
         self._show_split(pre.split)
         self.show_message(tr("预结算完成，请核对金额后按 F9 结算"), "ok")
         self._update_actions()
-        self.settle_button.setFocus()
+        self._focus(self.settle_button)
 
     def _on_presettle_error(self, exc: BaseException) -> None:
         self._clear_presettlement()  # the library marked the visit failed; F5 starts a new one
@@ -554,6 +673,8 @@ class MainWindow(QMainWindow):
         self._update_actions()
 
     def settle(self) -> None:
+        if not self.allowed("settle"):
+            return
         if self.runner.busy:
             self.show_message(tr("正在处理，请稍候"), "info")
             return
@@ -581,7 +702,7 @@ class MainWindow(QMainWindow):
         self.receipt_value.setToolTip(path)
         self.show_message(tr("结算成功，请打印收据交给病人"), "ok")
         self._update_actions()
-        self.open_receipt_button.setFocus()
+        self._focus(self.open_receipt_button)
 
     def _on_settle_error(self, exc: BaseException) -> None:
         if isinstance(exc, OutcomeUnknownProblem):
@@ -614,7 +735,7 @@ class MainWindow(QMainWindow):
     # ---- between patients --------------------------------------------------------------
 
     def reset_visit(self) -> None:
-        self._cred = self._person = None
+        self._cred = self._person = self._card = None
         self._items.clear()
         self._strengths.clear()
         self._verdicts = []
@@ -639,7 +760,7 @@ class MainWindow(QMainWindow):
             return
         self.reset_visit()
         self.show_message(tr("请先读卡或输入身份证号"), "info")
-        self.read_button.setFocus()
+        self._focus(self.read_button)
 
     def recover_on_start(self) -> None:
         """Before the first patient: resolve what a crash left in flight and say what happened."""
@@ -656,6 +777,243 @@ class MainWindow(QMainWindow):
 
         self.runner.submit(lambda: recover(counter), done, self.show_error)
 
+    # ---- the counter's other work ------------------------------------------------------
+
+    def _refuse_while_busy(self) -> bool:
+        if self.runner.busy:
+            self.show_message(tr("正在处理，请稍候"), "info")
+            return True
+        return False
+
+    def _chosen_visit(self, title: str) -> tuple[str, str] | None:
+        """The insured settlement on screen, else the one whose 结算号 the worker types in."""
+        s = self._settlement
+        if s is not None and s.msgid:  # a self-pay receipt has no insurer message
+            return ("visit", s.visit_id)
+        text = self.ask_text(title, tr("请输入结算号（收据上的“结算号”）："))
+        return ("setl_id", text.strip()) if text and text.strip() else None
+
+    @staticmethod
+    def _visit_id_of(counter, target: tuple[str, str]) -> str:
+        from sqlalchemy import select
+
+        from clinic.models import Visit
+        kind, value = target
+        if kind == "visit":
+            return value
+        with counter.engine.connect() as conn:
+            found = conn.execute(select(Visit.id).where(Visit.setl_id == value)).scalar()
+        if found is None:
+            raise CounterError(f"没有找到结算号为 {value} 的结算，请核对收据上的结算号",
+                               "no visit with that setl_id")
+        return found
+
+    def self_pay(self) -> None:
+        """The network is down: the patient pays the whole amount in cash, clearly marked 自费."""
+        if not self.allowed("self_pay") or self._refuse_while_busy():
+            return
+        if self._settlement is not None or self._outcome_unknown:
+            return
+        if not self._items:
+            self.show_message(tr("请先添加药品"), "error")
+            return
+        total = sum(it.amount_fen for it in self._items)
+        if not self.confirm(tr("自费收费"), tr("按自费收取现金 {cash} 元？\n医保基金和个人账户都不支付。",
+                                           cash=yuan(total))):
+            self.show_message(tr("已取消，未收费"), "info")
+            return
+        counter, items, card = self.counter, tuple(self._items), self._card
+        self._clear_presettlement()  # an insured visit pre-settled for these drugs is withdrawn
+
+        def work():
+            from clinic.self_pay import take_self_pay
+            require(counter.operator, "self_pay")
+            return take_self_pay(counter, items, card)
+
+        self.show_message(tr("正在收费……"), "info")
+        self.runner.submit(work, self._on_self_paid, self.show_error)
+
+    def _on_self_paid(self, settlement) -> None:
+        self._on_settled(settlement)
+        self.show_message(tr("自费收费完成（医保未支付），请打印收据交给病人"), "ok")
+
+    def reprint(self) -> None:
+        if not self.allowed("reprint") or self._refuse_while_busy():
+            return
+        target = self._chosen_visit(tr("补打收据"))
+        if target is None:
+            return
+        counter, find = self.counter, self._visit_id_of
+
+        def work():
+            require(counter.operator, "reprint")
+            return counter.reprint_receipt(find(counter, target))
+
+        def done(path: str) -> None:
+            self.show_message(tr("已补打收据：{path}", path=path), "ok")
+
+        self.show_message(tr("正在补打收据……"), "info")
+        self.runner.submit(work, done, self.show_error)
+
+    def revoke(self) -> None:
+        """2208: a same-day settlement made in error is revoked, with a reason, and a slip printed."""
+        if not self.allowed("revoke") or self._refuse_while_busy():
+            return
+        target = self._chosen_visit(tr("撤销结算"))
+        if target is None:
+            return
+        reason = self.ask_text(tr("撤销结算"), tr("撤销的原因（必填）："))
+        if not reason or not reason.strip():
+            self.show_message(tr("撤销结算必须填写原因，未撤销"), "info")
+            return
+        counter, find = self.counter, self._visit_id_of
+
+        def work():
+            from clinic.revocation import revoke
+            visit_id = find(counter, target)
+            _info, slip = revoke(counter, visit_id, reason)  # asks `require` itself too
+            return visit_id, slip
+
+        def done(result) -> None:
+            visit_id, slip = result
+            if self._settlement is not None and self._settlement.visit_id == visit_id:
+                self.reset_visit()
+            self.show_message(tr("已撤销结算，请把退款收据交给病人：{path}", path=slip), "ok")
+
+        self.show_message(tr("正在撤销结算……"), "info")
+        self.runner.submit(work, done, self.show_error)
+
+    def reverse(self) -> None:
+        """2601: a settlement whose outcome stays unknown is cancelled at the insurer."""
+        if not self.allowed("reverse") or self._refuse_while_busy():
+            return
+        on_screen = self._visit_id if self._outcome_unknown else None
+        if not self.confirm(tr("冲正"), tr("冲正结果未知的结算？\n冲正后这笔结算作废，医保不收取费用。")):
+            return
+        counter = self.counter
+
+        def work():
+            from clinic.revocation import reverse
+            ids = [on_screen] if on_screen else [
+                v for v in counter.unresolved_visits()
+                if counter.visit_row(v).state in (vs.UNKNOWN, vs.REVERSING)]
+            if not ids:
+                raise CounterError("没有结果未知的结算需要冲正", "nothing to reverse")
+            for visit_id in ids:
+                reverse(counter, visit_id)  # asks `require` itself too
+            return len(ids)
+
+        def done(n: int) -> None:
+            if on_screen is not None and self._visit_id == on_screen:
+                self._visit_id = None  # reversed, not to be withdrawn again
+                self.reset_visit()
+            self.show_message(tr("已冲正 {n} 笔结果未知的结算，医保未收取费用", n=n), "ok")
+
+        self.show_message(tr("正在冲正……"), "info")
+        self.runner.submit(work, done, self.show_error)
+
+    def day_close(self) -> None:
+        """End of day: reconcile with the insurer, compare the counted cash, sign out."""
+        if not self.allowed("day_close") or self._refuse_while_busy():
+            return
+        cash = self.ask_text(tr("日结"), tr("日结会与医保中心对账并签退。\n请输入清点的现金（元），不清点请留空："))
+        if cash is None:
+            return
+        cash_fen = None
+        if cash.strip():
+            try:
+                cash_fen = to_fen(cash.strip())
+            except AmountError:
+                self.show_message(tr("现金金额写法不对，例如 125.50"), "error")
+                return
+        counter = self.counter
+
+        def work():
+            from clinic.day_close import close_day
+            return close_day(counter, counter.clock().date(), cash_fen)  # asks `require` too
+
+        def done(report) -> None:
+            if report.balanced:
+                self.show_message(tr("日结完成，账目相符。应收现金 {cash} 元。已签退。",
+                                     cash=yuan(report.cash_expected)), "ok")
+            else:
+                lines = [f"{d.message}：{d.action}" for d in report.differences]
+                self.show_message(tr("日结完成，但有不符：") + "\n" + "\n".join(lines), "error")
+
+        self.show_message(tr("正在日结……"), "info")
+        self.runner.submit(work, done, self.show_error)
+
+    # ---- the lock ----------------------------------------------------------------------
+
+    def _focus(self, widget: QWidget) -> None:
+        """Focus moves inside the counter only while it is shown: never away from the lock."""
+        if not self.locked:
+            widget.setFocus()
+
+    def lock(self) -> None:
+        """Cover the counter: the page with the visit is not shown until the password is given."""
+        if self.locked or self.store is None or self.session is None:
+            return
+        self.locked = True
+        for dialog in self.findChildren(QDialog):  # a question left open is answered 取消
+            if dialog.isVisible():
+                dialog.reject()
+        popup = QApplication.activePopupWidget()
+        if popup is not None:
+            popup.close()
+        self.picker.matches.hide()  # lives on the window, above the page
+        for shortcut in self._shortcut_list:
+            shortcut.setEnabled(False)
+        self.lock_screen.clear()
+        self.pages.setCurrentWidget(self.lock_screen)
+        self._update_lock_note()
+        self.lock_screen.password.setFocus()
+        log.info("desk locked after %.0f idle seconds", self.idle.idle_seconds())
+
+    def _update_lock_note(self) -> None:
+        if self.locked:
+            self.lock_screen.note.setText(tr("正在处理的业务会继续完成，解锁后可查看结果")
+                                          if self.runner.busy else "")
+            if not self.lock_screen.isAncestorOf(QApplication.focusWidget()):
+                self.lock_screen.password.setFocus()  # a finished call moved it: put it back
+
+    def try_unlock(self, password: str) -> None:
+        if not self.locked or self.lock_runner.busy:
+            return
+        if not password:
+            self.lock_screen.show_error(tr("请输入密码"))
+            return
+        store, session = self.store, self.session
+        self.lock_screen.set_checking(True)
+        self.lock_screen.show_error("")
+
+        def checked(good: bool) -> None:
+            self.lock_screen.set_checking(False)
+            if good:
+                self.unlock()
+                return
+            self.lock_screen.show_error(tr("密码错误，请重新输入"))
+            self.lock_screen.password.clear()
+            self.lock_screen.password.setFocus()
+
+        def failed(exc: BaseException) -> None:  # locked out after too many tries, or worse
+            self.lock_screen.set_checking(False)
+            self.lock_screen.show_error(auth_error_text(exc))
+            self.lock_screen.password.clear()
+            self.lock_screen.password.setFocus()
+
+        self.lock_runner.submit(lambda: store.verify_password(session, password), checked, failed)
+
+    def unlock(self) -> None:
+        self.locked = False
+        self.lock_screen.clear()
+        self.pages.setCurrentWidget(self.counter_page)
+        for shortcut in self._shortcut_list:
+            shortcut.setEnabled(True)
+        self.idle.reset()
+        self._update_actions()
+        log.info("desk unlocked")
+
     # ---- dialogs (replaceable) ---------------------------------------------------------
 
     def _ask_confirm_settle(self, split) -> bool:
@@ -670,6 +1028,21 @@ class MainWindow(QMainWindow):
         box.exec()
         return box.clickedButton() is yes
 
+    def _ask_text(self, title: str, prompt: str) -> str | None:
+        text, ok = QInputDialog.getText(self, title, prompt)
+        return text if ok else None
+
+    def _ask_yes_no(self, title: str, text: str) -> bool:
+        box = QMessageBox(self)
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setWindowTitle(title)
+        box.setText(text)
+        yes = box.addButton(tr("确定"), QMessageBox.ButtonRole.AcceptRole)
+        box.addButton(tr("取消"), QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(yes)
+        box.exec()
+        return box.clickedButton() is yes
+
     def _ask_override_reason(self, verdict) -> str | None:
         text, ok = QInputDialog.getText(self, tr("继续的理由"),
                                         tr("{msg}\n\n如确需继续，请填写理由：", msg=verdict.message))
@@ -677,5 +1050,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event) -> None:
         # A running settle is allowed to finish so its outcome is recorded, not abandoned.
+        self.idle.stop()
+        self.lock_runner.shutdown()
         self.runner.shutdown()
         super().closeEvent(event)

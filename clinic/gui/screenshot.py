@@ -2,11 +2,15 @@
 
 Starts the insurer simulator and the virtual reader, reads the card, enters two drugs the way a
 worker types them, pre-settles and settles, and grabs the window once the receipt exists.
+It runs in its own fresh home on the embedded defaults, so it creates that home's first
+administrator and a village doctor (one generated password, never shown or kept) and works as
+the doctor.
 """
 from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import sys
 import tempfile
 import time
@@ -36,8 +40,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from PySide6.QtWidgets import QApplication
 
+    from clinic.auth import UserStore
     from clinic.config import load_settings
     from clinic.counter import Counter
+    from clinic.db import open_database
     from clinic.services import counter_services
 
     from .app import configure_app
@@ -47,8 +53,17 @@ def main(argv: list[str] | None = None) -> int:
     configure_app(app)
     with tempfile.TemporaryDirectory(prefix="desk-shot-") as tmp, \
             counter_services(Path(tmp) / "services") as (network_url, reader_path):
-        settings = load_settings(home=Path(tmp) / "home", training=args.training)
-        counter = Counter(replace(settings, network_url=network_url))
+        settings = replace(load_settings(home=Path(tmp) / "home", training=args.training),
+                           network_url=network_url)
+        engine = open_database(settings.db_path)
+        try:  # the home's administrator adds the village doctor, who then logs in
+            store, password = UserStore(engine, settings), secrets.token_urlsafe(18)
+            admin = store.create_first_admin("admin", "管理员", password)
+            store.add_user(admin, settings.opter, settings.opter_name, "worker", password)
+            session = store.login(settings.opter, password)
+        finally:
+            engine.dispose()
+        counter = Counter(settings, session)
         window = MainWindow(counter, reader_path)
         window.confirm_settle = lambda split: True
         try:

@@ -7,6 +7,8 @@ os.environ["QT_QPA_PLATFORM"] = "offscreen"
 
 import pytest  # noqa: E402
 
+ADMIN_LOGIN, ADMIN_NAME, ADMIN_PASSWORD = "admin", "测试管理员", "correct-horse-1"
+
 
 @pytest.fixture(autouse=True)
 def desk_app(qapp):
@@ -14,3 +16,43 @@ def desk_app(qapp):
     from clinic.gui.app import configure_app
     configure_app(qapp)
     return qapp
+
+
+class Accounts:
+    """The users of one isolated test home, through the real UserStore on its real SQLite file."""
+
+    LOGIN, NAME, PASSWORD = ADMIN_LOGIN, ADMIN_NAME, ADMIN_PASSWORD
+
+    def __init__(self, settings, **store_kw):
+        from clinic.auth import UserStore
+        from clinic.db import open_database
+        self.settings = settings
+        self.engine = open_database(settings.db_path)
+        self.store = UserStore(self.engine, settings, **store_kw)
+
+    def admin(self):
+        """The first administrator's session (created on first use, logged in after)."""
+        if not self.store.has_users():
+            return self.store.create_first_admin(ADMIN_LOGIN, ADMIN_NAME, ADMIN_PASSWORD)
+        return self.store.login(ADMIN_LOGIN, ADMIN_PASSWORD)
+
+    def add(self, login: str, role: str, password: str = ADMIN_PASSWORD, *, training_store=None):
+        """Another user, added by the administrator as the desk's admin screen would."""
+        (training_store or self.store).add_user(self.admin(), login, f"测试{role}", role, password)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+@pytest.fixture
+def accounts():
+    made: list[Accounts] = []
+
+    def make(settings, **store_kw) -> Accounts:
+        acc = Accounts(settings, **store_kw)
+        made.append(acc)
+        return acc
+
+    yield make
+    for acc in made:
+        acc.close()

@@ -25,13 +25,16 @@ UNREACHABLE = "http://127.0.0.1:9"  # discard port: connection refused at once
 
 
 @pytest.fixture
-def make_window(qtbot, tmp_path):
+def make_window(qtbot, tmp_path, accounts):
     made: list[tuple[MainWindow, Counter]] = []
 
     def make(network_url: str = UNREACHABLE, reader_url: str = "", training: bool = False):
-        settings = load_settings(home=tmp_path / "home", training=training)
-        counter = Counter(replace(settings, network_url=network_url))
-        window = MainWindow(counter, reader_url)
+        settings = replace(load_settings(home=tmp_path / "home", training=training),
+                           network_url=network_url)
+        users = accounts(settings)
+        session = users.admin()  # the counter acts as a signed-in user
+        counter = Counter(settings, session)
+        window = MainWindow(counter, reader_url, store=users.store, session=session)
         qtbot.addWidget(window)
         window.resize(1280, 780)
         window.show()
@@ -326,13 +329,16 @@ def test_an_unreadable_settle_answer_shows_unknown_and_offers_no_second_charge(q
 
 
 def test_the_window_finishes_a_settlement_a_crash_left_unknown_before_the_first_patient(
-        qtbot, make_window, services, tmp_path):
+        qtbot, make_window, services, tmp_path, accounts):
     import os
     import subprocess
     import sys
     network_url, reader_path = services
     home = tmp_path / "home"
-    env = {**os.environ, "CLINIC_HOME": str(home), "CLINIC_CRASH_AT": "2207:after_answer"}
+    users = accounts(load_settings(home=home))
+    users.admin()  # the crashed `clinic settle` logs in as this administrator
+    env = {**os.environ, "CLINIC_HOME": str(home), "CLINIC_CRASH_AT": "2207:after_answer",
+           "CLINIC_USER": users.LOGIN, "CLINIC_PASSWORD": users.PASSWORD}
     crashed = subprocess.run([sys.executable, "-m", "clinic", "settle", "--reader", reader_path,
                               "--rx", "xbdp:1:7", "--network", network_url], env=env,
                              capture_output=True, text=True, timeout=60)
