@@ -83,6 +83,7 @@ class _AuthDialog(QDialog):
         self.setModal(True)
         self.clock = clock
         self.session = None
+        self._enter_wired = False
         self.runner = TaskRunner(self)
         layout = QVBoxLayout(self)
         layout.addWidget(QLabel(heading, objectName="authTitle"))
@@ -97,7 +98,11 @@ class _AuthDialog(QDialog):
         self.ok_button.setObjectName("authOk")
         self.cancel_button = self.buttons.addButton(tr("取消"), QDialogButtonBox.ButtonRole.RejectRole)
         self.cancel_button.setObjectName("authCancel")
-        self.ok_button.setDefault(True)  # Enter in any field submits
+        # Enter in any field submits (see showEvent); no button is a "default" that Enter could
+        # press instead: with autoDefault, whichever button last had focus would take it.
+        for button in (self.ok_button, self.cancel_button):
+            button.setAutoDefault(False)
+            button.setDefault(False)
         self.buttons.accepted.connect(self.submit)
         self.buttons.rejected.connect(self.reject)
         layout.addWidget(self.buttons)
@@ -107,6 +112,13 @@ class _AuthDialog(QDialog):
 
     def fields(self) -> list[QLineEdit]:
         return self.findChildren(QLineEdit)
+
+    def showEvent(self, event) -> None:
+        if not self._enter_wired:  # the subclass has added its fields by now
+            self._enter_wired = True
+            for edit in self.fields():
+                edit.returnPressed.connect(self.submit)
+        super().showEvent(event)
 
     def show_error(self, text: str) -> None:
         self.error.setText(text)
@@ -138,8 +150,9 @@ class _AuthDialog(QDialog):
         self.runner.submit(fn, ok, failed)
 
     def _set_busy(self, busy: bool) -> None:
-        for w in (*self.fields(), self.ok_button):
-            w.setEnabled(not busy)
+        for edit in self.fields():
+            edit.setReadOnly(busy)  # read-only, not disabled: the cursor stays where it was
+        self.ok_button.setEnabled(not busy)
         self.ok_button.setText(tr("请稍候……") if busy else self.ok_text())
 
     def reject(self) -> None:

@@ -216,13 +216,13 @@ class MainWindow(QMainWindow):
             tag.setStyleSheet("color: white; background: #c62828; font-weight: bold; padding: 2px 6px;")
             self.statusBar().addPermanentWidget(tag)
 
-        QWidget.setTabOrder(self.read_button, self.id_edit)
-        QWidget.setTabOrder(self.id_edit, self.diagnosis)
-        QWidget.setTabOrder(self.diagnosis, self.emergency)
-        QWidget.setTabOrder(self.emergency, self.picker.search_box)
-        QWidget.setTabOrder(self.picker.add_button, self.rx_table)
-        QWidget.setTabOrder(self.rx_table, self.presettle_button)
-        QWidget.setTabOrder(self.presettle_button, self.settle_button)
+        # The visit's path first; the other work (其他业务) last, after 下一位.
+        chain = [self.read_button, self.id_edit, self.diagnosis, self.emergency,
+                 self.picker.search_box, self.picker.qty, self.picker.days, self.picker.add_button,
+                 self.rx_table, self.presettle_button, self.settle_button,
+                 self.open_receipt_button, self.next_button, *self.action_buttons.values()]
+        for first, second in zip(chain, chain[1:]):
+            QWidget.setTabOrder(first, second)
 
     def _build_patient(self) -> QVBoxLayout:
         col = QVBoxLayout()

@@ -36,9 +36,9 @@ class Accounts:
             return self.store.create_first_admin(ADMIN_LOGIN, ADMIN_NAME, ADMIN_PASSWORD)
         return self.store.login(ADMIN_LOGIN, ADMIN_PASSWORD)
 
-    def add(self, login: str, role: str, password: str = ADMIN_PASSWORD, *, training_store=None):
-        """Another user, added by the administrator as the desk's admin screen would."""
-        (training_store or self.store).add_user(self.admin(), login, f"测试{role}", role, password)
+    def add(self, login: str, role: str, password: str = ADMIN_PASSWORD) -> None:
+        """Another user of the home, added by its administrator."""
+        self.store.add_user(self.admin(), login, f"测试{role}", role, password)
 
     def close(self) -> None:
         self.engine.dispose()
