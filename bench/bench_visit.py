@@ -14,10 +14,12 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from floors import CALLS_PER_VISIT, CommitCount, Floor
+from login import first_admin_session
+
 from clinic.config import load_settings
 from clinic.counter import Counter
 from clinic.services import counter_services
-from floors import CALLS_PER_VISIT, CommitCount, Floor
 
 RUNS = int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1].isdigit() else 30
 RX = [("xbdp", 1, 7), ("阿司匹林肠溶片", 1, 7)]
@@ -28,7 +30,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         with counter_services(work / "services") as (network, reader):
-            counter = Counter(replace(load_settings(home=work / "home"), network_url=network))
+            settings = load_settings(home=work / "home")
+            counter = Counter(replace(settings, network_url=network), first_admin_session(settings))
             commits, bare = CommitCount(counter), Floor(network, work)
             try:
                 counter.ensure_signed_in()  # once a day in real life; not part of a visit

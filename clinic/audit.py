@@ -75,6 +75,7 @@ class Actor:
     terminal: str
     operator: str
     role: str
+    name: str = ""   # the operator's name, recorded in every event beside their id
 
 
 def _dumps(details: dict) -> str:
@@ -142,7 +143,8 @@ class AuditLog:
             "clinic": self._actor.clinic, "terminal": self._actor.terminal,
             "operator": self._actor.operator, "role": self._actor.role,
             "action": action, "object": obj[:80], "outcome": outcome,
-            "details": _dumps(details),
+            "details": _dumps({**details, "operator_name": self._actor.name}
+                              if self._actor.name else details),
             "prev_hash": head.hash if head else GENESIS,
         }
         row["hash"] = event_hash(row)

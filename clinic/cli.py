@@ -6,12 +6,17 @@ import json
 import logging
 import sys
 from dataclasses import asdict, replace
-from pathlib import Path
 
 from settlement.money import yuan
 
-from .config import Settings, TrainingIsolationError, assert_training_isolated, load_settings
+from .config import (
+    Settings,
+    TrainingIsolationError,
+    assert_training_isolated,
+    load_settings,
+)
 from .errors import CardProblem, CounterError
+from .roles import LOGIN_IN_WINDOW, NO_LOGIN, SELF_LOGIN
 
 log = logging.getLogger("clinic")
 
@@ -60,11 +65,9 @@ def parse_overrides(values: list[str]) -> dict[str, str]:
 # ---- commands ------------------------------------------------------------------------
 
 def cmd_settle(args, settings: Settings) -> int:
-    from .counter import Counter
-    from .domain import Operator
     spec = parse_rx(args.rx)
     overrides = parse_overrides(args.override or [])
-    counter = Counter(settings, Operator(settings.opter, settings.opter_name))
+    counter = _counter(args, settings)
     result = None
     try:
         _report_recovery(counter)
@@ -139,14 +142,15 @@ def _print_result(args, result, error: CounterError | None) -> None:
     print(f"  收据：{s.receipt_path}")
 
 
-def _counter(settings: Settings):
+def _counter(args, settings: Settings):
+    """The counter for the session main() logged in (role already checked for the command)."""
     from .counter import Counter
-    return Counter(settings)
+    return Counter(settings, args.session)
 
 
 def cmd_recover(args, settings: Settings) -> int:
     from .recovery import recover
-    counter = _counter(settings)
+    counter = _counter(args, settings)
     try:
         notes = recover(counter)
         left = counter.unresolved_visits()
@@ -167,7 +171,7 @@ def cmd_visit_list(args, settings: Settings) -> int:
 
     from . import visit_state as vs
     from .models import Visit
-    counter = _counter(settings)
+    counter = _counter(args, settings)
     try:
         q = select(Visit.id, Visit.created_at, Visit.state, Visit.setl_id, Visit.split_json)
         if args.unresolved:
@@ -189,7 +193,7 @@ def cmd_visit_list(args, settings: Settings) -> int:
 
 def cmd_visit_revoke(args, settings: Settings) -> int:
     from .revocation import revoke
-    counter = _counter(settings)
+    counter = _counter(args, settings)
     try:
         info, slip = revoke(counter, args.visit_id, args.reason)
     finally:
@@ -202,7 +206,7 @@ def cmd_visit_revoke(args, settings: Settings) -> int:
 
 def cmd_visit_reverse(args, settings: Settings) -> int:
     from .revocation import reverse
-    counter = _counter(settings)
+    counter = _counter(args, settings)
     try:
         reverse(counter, args.visit_id)
     finally:
@@ -212,10 +216,8 @@ def cmd_visit_reverse(args, settings: Settings) -> int:
 
 
 def cmd_visit_reprint(args, settings: Settings) -> int:
-    from .roles import require
-    counter = _counter(settings)
+    counter = _counter(args, settings)
     try:
-        require(counter.operator, "reprint")
         path = counter.reprint_receipt(args.visit_id)
     finally:
         counter.close()
@@ -225,7 +227,7 @@ def cmd_visit_reprint(args, settings: Settings) -> int:
 
 def cmd_self_pay(args, settings: Settings) -> int:
     from .self_pay import take_self_pay
-    counter = _counter(settings)
+    counter = _counter(args, settings)
     try:
         card = counter.read_card(args.reader) if args.reader else None
         s = take_self_pay(counter, counter.resolve_items(parse_rx(args.rx)), card)
@@ -235,22 +237,13 @@ def cmd_self_pay(args, settings: Settings) -> int:
     return 0
 
 
-def cmd_backup_create(args, settings: Settings) -> int:
-    from .backup import create_backup
-    from .db import open_database
-    open_database(settings.db_path).dispose()
-    path = create_backup(settings.db_path, Path(args.out) if args.out else settings.home / "backups")
-    print(f"备份完成并已校验：{path}")
-    return 0
-
-
 def cmd_day_close(args, settings: Settings) -> int:
     from datetime import date
 
     from settlement.money import to_fen
 
     from .day_close import close_day
-    counter = _counter(settings)
+    counter = _counter(args, settings)
     try:
         day = date.fromisoformat(args.date) if args.date else counter.clock().date()
         counted = to_fen(args.cash_counted) if args.cash_counted is not None else None
@@ -279,8 +272,8 @@ def cmd_desk(args, settings: Settings) -> int:
     if args.network:  # a real network: the reader named, configured or remembered
         return run_desk(settings, reader_url=_reader_url(args, settings))
     # No network given: bring up the simulator and a virtual reader on embedded defaults.
-    from .services import counter_services
-    with counter_services(settings.home / "services") as (network_url, reader_path):
+    from .services import counter_services, simulator_dir
+    with counter_services(simulator_dir(settings)) as (network_url, reader_path):
         print(f"模拟医保中心 {network_url}，虚拟读卡器 {reader_path}", flush=True)
         return run_desk(replace(settings, network_url=network_url), reader_url=reader_path)
 
@@ -306,37 +299,37 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--override", action="append", metavar="RULE_ID:REASON")
     s.add_argument("--network", help="医保平台地址，如 http://127.0.0.1:8080")
     s.add_argument("--json", action="store_true")
-    s.set_defaults(func=cmd_settle)
+    s.set_defaults(func=cmd_settle, needs="settle")
 
     dk = sub.add_parser("desk", help="柜台窗口")
     dk.add_argument("--reader")
     dk.add_argument("--network")
-    dk.set_defaults(func=cmd_desk)
+    dk.set_defaults(func=cmd_desk, needs=LOGIN_IN_WINDOW)
 
     rc = sub.add_parser("recover", help="核实中断或结果未知的结算")
     rc.add_argument("--json", action="store_true")
-    rc.set_defaults(func=cmd_recover)
+    rc.set_defaults(func=cmd_recover, needs="settle")
 
     vi = sub.add_parser("visit", help="就诊记录").add_subparsers(dest="sub", required=True)
     vl = vi.add_parser("list")
     vl.add_argument("--unresolved", action="store_true")
     vl.add_argument("--json", action="store_true")
-    vl.set_defaults(func=cmd_visit_list)
+    vl.set_defaults(func=cmd_visit_list, needs="view_visits")
     vr = vi.add_parser("revoke", help="撤销当天的结算（2208）")
     vr.add_argument("visit_id")
     vr.add_argument("--reason", required=True)
-    vr.set_defaults(func=cmd_visit_revoke)
+    vr.set_defaults(func=cmd_visit_revoke, needs="revoke")
     vv = vi.add_parser("reverse", help="冲正结果未知的结算（2601）")
     vv.add_argument("visit_id")
-    vv.set_defaults(func=cmd_visit_reverse)
+    vv.set_defaults(func=cmd_visit_reverse, needs="reverse")
     vp = vi.add_parser("reprint", help="补打收据")
     vp.add_argument("visit_id")
-    vp.set_defaults(func=cmd_visit_reprint)
+    vp.set_defaults(func=cmd_visit_reprint, needs="reprint")
 
     sp = sub.add_parser("self-pay", help="断网时自费收费（不经医保）")
     sp.add_argument("--rx", required=True)
     sp.add_argument("--reader")
-    sp.set_defaults(func=cmd_self_pay)
+    sp.set_defaults(func=cmd_self_pay, needs="self_pay")
 
     dy = sub.add_parser("day", help="日结").add_subparsers(dest="sub", required=True)
     dc = dy.add_parser("close", help="对总账、对明细账、清点现金、签退")
@@ -344,15 +337,10 @@ def build_parser() -> argparse.ArgumentParser:
     dc.add_argument("--cash-counted", help="实点现金（元），如 123.50")
     dc.add_argument("--network")
     dc.add_argument("--json", action="store_true")
-    dc.set_defaults(func=cmd_day_close)
-
-    bk = sub.add_parser("backup", help="备份").add_subparsers(dest="sub", required=True)
-    bc = bk.add_parser("create")
-    bc.add_argument("--out")
-    bc.set_defaults(func=cmd_backup_create)
+    dc.set_defaults(func=cmd_day_close, needs="day_close")
 
     dm = sub.add_parser("demo", help="无界面演示：启动模拟医保与虚拟读卡器，结算一次")
-    dm.set_defaults(func=cmd_demo)
+    dm.set_defaults(func=cmd_demo, needs=SELF_LOGIN)
     _register_extensions(sub)
     return p
 
@@ -368,6 +356,22 @@ def _register_extensions(sub) -> None:
         importlib.import_module(f"clinic.{mod}").register(sub)
 
 
+def _login_for(args, settings: Settings):
+    """Log in and check the role for commands that act on the clinic's data (fail closed)."""
+    needs = getattr(args, "needs", None)
+    if needs in (NO_LOGIN, SELF_LOGIN, LOGIN_IN_WINDOW):
+        return None
+    if not needs:
+        from .errors import NotAllowed
+        raise NotAllowed("此命令未声明所需权限，已拒绝执行", f"command {args.command} declares no role")
+    from .auth import login_from_env_or_prompt
+    from .roles import require
+    session = login_from_env_or_prompt(settings)
+    require(session.operator, needs)
+    log.info("command %s by %s (%s)", args.command, session.operator.opter, session.operator.role)
+    return session
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.training:
@@ -380,6 +384,7 @@ def main(argv: list[str] | None = None) -> int:
     _setup_logging(settings, args.verbose)
     try:
         assert_training_isolated(settings)
+        args.session = _login_for(args, settings)
         return args.func(args, settings)
     except CounterError as exc:
         log.warning("%s: %s", type(exc).__name__, exc.detail)

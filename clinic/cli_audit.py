@@ -75,17 +75,18 @@ def cmd_audit_verify(args, settings) -> int:
         return EXIT_UNREADABLE
 
 
-def _open_log(settings):
+def _open_log(args, settings):
     from .audit import Actor, AuditLog
     from .db import open_database
     engine = open_database(settings.db_path)
+    op = args.session.operator
     return engine, AuditLog(engine, Actor(settings.fixmedins_code, settings.terminal,
-                                          settings.opter, "worker"))
+                                          op.opter, op.role, op.opter_name))
 
 
 def cmd_audit_export(args, settings) -> int:
     from .audit_export import BundleError, export_bundle
-    engine, log = _open_log(settings)
+    engine, log = _open_log(args, settings)
     try:
         m = export_bundle(engine, log, settings.keys_dir, Path(args.out),
                           clinic_name=settings.fixmedins_name,
@@ -115,7 +116,7 @@ def cmd_audit_pubkey(args, settings) -> int:
 
 
 def cmd_audit_checkpoint(args, settings) -> int:
-    engine, log = _open_log(settings)
+    engine, log = _open_log(args, settings)
     try:
         cp = log.checkpoint(settings.keys_dir, "manual")
     finally:
@@ -138,15 +139,15 @@ def register(sub) -> None:
                     help="带出本机的检查点（日结报告 JSON 或检查点 JSON），可重复")
     av.add_argument("--all-signatures", action="store_true",
                     help="逐个核验每个检查点的签名（默认只核验结论所依据的检查点）")
-    av.set_defaults(func=cmd_audit_verify)
+    av.set_defaults(func=cmd_audit_verify, needs="audit_verify")
     ae = au.add_parser("export", help="导出签名审计包给镇卫生院")
     ae.add_argument("--out", required=True)
     ae.add_argument("--from", dest="from_", help="yyyy-mm-dd（含）")
     ae.add_argument("--to", help="yyyy-mm-dd（含）")
-    ae.set_defaults(func=cmd_audit_export)
+    ae.set_defaults(func=cmd_audit_export, needs="audit_export")
     ap = au.add_parser("pubkey", help="显示本卫生室的审计签名公钥")
     ap.add_argument("--pem", action="store_true")
     ap.add_argument("--out")
-    ap.set_defaults(func=cmd_audit_pubkey)
+    ap.set_defaults(func=cmd_audit_pubkey, needs="audit_verify")
     ac = au.add_parser("checkpoint", help="现在对审计链签一个检查点")
-    ac.set_defaults(func=cmd_audit_checkpoint)
+    ac.set_defaults(func=cmd_audit_checkpoint, needs="audit_checkpoint")

@@ -17,6 +17,7 @@ from pathlib import Path
 from settlement.money import yuan
 
 from .config import Settings
+from .roles import NO_LOGIN
 
 KEYS_ENV = "CLINIC_FORMULARY_KEYS"
 EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
@@ -29,13 +30,13 @@ def formulary_store(settings: Settings):
     return FormularyStore.open(Path(settings.home) / "formulary", os.environ.get(KEYS_ENV))
 
 
-def _audit(settings: Settings):
+def _audit(args, settings: Settings):
     from .audit import Actor, AuditLog
     from .db import open_database
-    from .domain import Operator
-    op = Operator(settings.opter, settings.opter_name)
+    op = args.session.operator
     return AuditLog(open_database(settings.db_path),
-                    Actor(settings.fixmedins_code, settings.terminal, op.opter, op.role))
+                    Actor(settings.fixmedins_code, settings.terminal, op.opter, op.role,
+                          op.opter_name))
 
 
 def _formulary_errors(fn):
@@ -132,7 +133,7 @@ def cmd_install(args, settings: Settings) -> int:
     from formulary.diff import diff
     from formulary.errors import FormularyError
     store = formulary_store(settings)
-    audit = _audit(settings)
+    audit = _audit(args, settings)
     before = store.versions()
     try:
         info = store.install(args.file)
@@ -252,7 +253,7 @@ def _plain(v):
 def cmd_catalogue_sync(args, settings: Settings) -> int:
     from .catalogue_sync import sync
     from .counter import Counter
-    counter = Counter(settings)
+    counter = Counter(settings, args.session)
     try:
         report = sync(counter, via=args.via)
     finally:
@@ -294,11 +295,11 @@ def register(sub) -> None:
     fs.add_argument("--json", action="store_true")
     fs.add_argument("--catalogue", action="store_true", help="搜索整个国家医保目录（需先同步）")
     fs.add_argument("--date", help="yyyy-mm-dd：按这一天适用的目录版本，默认今天")
-    fs.set_defaults(func=cmd_search)
+    fs.set_defaults(func=cmd_search, needs="view_formulary")
 
     kg = fm.add_parser("keygen", help="（镇卫生院）生成签发密钥对")
     kg.add_argument("--out", required=True)
-    kg.set_defaults(func=cmd_keygen)
+    kg.set_defaults(func=cmd_keygen, needs=NO_LOGIN)
 
     sg = fm.add_parser("sign", help="（镇卫生院）签发一个药品目录版本")
     sg.add_argument("csv")
@@ -308,29 +309,29 @@ def register(sub) -> None:
     sg.add_argument("--issuer", default="枫泾镇社区卫生服务中心")
     sg.add_argument("--key", required=True, help="私钥文件")
     sg.add_argument("--out", required=True)
-    sg.set_defaults(func=cmd_sign)
+    sg.set_defaults(func=cmd_sign, needs=NO_LOGIN)
 
     ins = fm.add_parser("install", help="安装镇卫生院签发的目录文件")
     ins.add_argument("file")
-    ins.set_defaults(func=cmd_install)
+    ins.set_defaults(func=cmd_install, needs="formulary_install")
 
     vs = fm.add_parser("versions", help="已安装的版本和今日适用的版本")
     vs.add_argument("--date")
     vs.add_argument("--json", action="store_true")
-    vs.set_defaults(func=cmd_versions)
+    vs.set_defaults(func=cmd_versions, needs="view_formulary")
 
     df = fm.add_parser("diff", help="两个版本之间的变化（版本号或文件）")
     df.add_argument("old")
     df.add_argument("new")
     df.add_argument("--json", action="store_true")
-    df.set_defaults(func=cmd_diff)
+    df.set_defaults(func=cmd_diff, needs="view_formulary")
 
     cat = fm.add_parser("catalogue", help="国家医保目录").add_subparsers(dest="catalogue_cmd", required=True)
     cs = cat.add_parser("sync", help="从医保中心下载目录（1301+9102，或 1312 分页）")
     cs.add_argument("--network")
     cs.add_argument("--via", choices=("1301", "1312"), default="1301")
-    cs.set_defaults(func=cmd_catalogue_sync)
+    cs.set_defaults(func=cmd_catalogue_sync, needs="catalogue_sync")
     cc = cat.add_parser("check", help="本卫生室目录对照国家目录，提示失效和缺失")
     cc.add_argument("--date")
     cc.add_argument("--json", action="store_true")
-    cc.set_defaults(func=cmd_catalogue_check)
+    cc.set_defaults(func=cmd_catalogue_check, needs="view_formulary")

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from .config import Settings
+from .roles import NO_LOGIN
 
 STATE_CHOICES = ("normal", "suspended", "expired", "locked", "chronic", "zero_balance",
                  "deductible_reached")
@@ -78,7 +79,7 @@ def register(sub) -> None:
     ns.add_argument("--fault", action="append", metavar="INFNO:KIND[:COUNT[:SECONDS]]",
                     help="故障注入（培训与测试用），可重复")
     ns.add_argument("--control", action="store_true", help="开启仅限本机的故障控制接口")
-    ns.set_defaults(func=cmd_network_serve)
+    ns.set_defaults(func=cmd_network_serve, needs=NO_LOGIN)
 
     nc = net.add_parser("cards", help="导出模拟参保人登记库的社保卡（供虚拟读卡器）")
     nc.add_argument("--json", action="store_true", help="完整卡数据（JSON），否则为列表")
@@ -86,4 +87,4 @@ def register(sub) -> None:
     nc.add_argument("--state", choices=STATE_CHOICES, help="只导出处于该状态的参保人")
     nc.add_argument("--limit", type=int)
     nc.add_argument("--out", help="写入文件而不是标准输出")
-    nc.set_defaults(func=cmd_network_cards)
+    nc.set_defaults(func=cmd_network_cards, needs=NO_LOGIN)

@@ -22,6 +22,8 @@ import sys
 from dataclasses import replace
 from datetime import date, timedelta
 
+from .roles import NO_LOGIN
+
 EXIT_OK, EXIT_CARD, EXIT_CONTROL = 0, 4, 7
 CARD_STATES = ("normal", "locked", "expired", "not-ssc")
 BANK_AID = bytes.fromhex("A000000333010101")   # a UnionPay debit application
@@ -190,7 +192,7 @@ def register(sub) -> None:
     em.add_argument("--control", metavar="SOCKET", help="控制通道（Unix 套接字路径），默认关闭")
     em.add_argument("--baud", type=int, help="按此波特率放慢收发，模拟真实串口（默认不限速）")
     em.add_argument("--tcp", action="store_true", help="用 socket://127.0.0.1:PORT 代替伪终端")
-    em.set_defaults(func=cmd_reader_emulate)
+    em.set_defaults(func=cmd_reader_emulate, needs=NO_LOGIN)
 
     ctl = rd.add_parser("ctl", help="控制运行中的虚拟读卡器：换卡、注入故障")
     ctl.add_argument("--control", required=True, metavar="SOCKET")
@@ -208,13 +210,13 @@ def register(sub) -> None:
     ft.add_argument("--count", type=int, default=1, help="影响的应答或指令个数")
     ft.add_argument("--after", type=int, default=0, help="先正常应答这么多次")
     ft.add_argument("--delay", type=float, default=0.0, help="slow/partial 的延时（秒）")
-    ctl.set_defaults(func=cmd_reader_ctl)
+    ctl.set_defaults(func=cmd_reader_ctl, needs=NO_LOGIN)
 
     po = rd.add_parser("ports", help="列出串口及其 USB 编号")
     po.add_argument("--json", action="store_true")
-    po.set_defaults(func=cmd_reader_ports)
+    po.set_defaults(func=cmd_reader_ports, needs=NO_LOGIN)
 
     us = rd.add_parser("use", help="记住本机的读卡器（之后结算不必再写 --reader）")
     us.add_argument("port", help="串口设备或 pyserial URL，如 /dev/ttyUSB0、COM3")
     us.add_argument("--baudrate", type=int, default=115200)
-    us.set_defaults(func=cmd_reader_use)
+    us.set_defaults(func=cmd_reader_use, needs="configure_reader")

@@ -30,6 +30,8 @@ class Settings:
     dept_name: str = "全科"
     reader_url: str = ""
     timeout_seconds: float = 10.0
+    # The desk locks after this long without a key press or click; unlocking asks the password.
+    idle_lock_minutes: float = 5.0
 
     @property
     def db_path(self) -> Path:
@@ -60,6 +62,7 @@ _ENV = {  # env var -> field; env wins over the file so a test or a kiosk can pi
     "CLINIC_FIXMEDINS_CODE": "fixmedins_code",
     "CLINIC_FIXMEDINS_NAME": "fixmedins_name",
     "CLINIC_TIMEOUT": "timeout_seconds",
+    "CLINIC_IDLE_LOCK_MINUTES": "idle_lock_minutes",
 }
 
 

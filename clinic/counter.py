@@ -22,8 +22,12 @@ from formulary.catalog import Formulary
 from formulary.diagnoses import DiagnosisList
 from settlement import messages, wire
 from settlement.client import Answer, InsurerClient
-from settlement.errors import (GatewayRejected, InsurerRefused, NetworkUnreachable,
-                               OutcomeUnknown)
+from settlement.errors import (
+    GatewayRejected,
+    InsurerRefused,
+    NetworkUnreachable,
+    OutcomeUnknown,
+)
 from settlement.journal import Journal
 from settlement.values import Credential, FeeLine, Person, SetlInfo
 
@@ -31,11 +35,17 @@ from . import visit_state as vs
 from .audit import Actor, AuditLog
 from .config import Settings, assert_training_isolated
 from .crashpoints import crash_point
-from .crypto import FieldCipher, load_or_create_key
+from .crypto import FieldCipher, redact
 from .db import open_database
 from .domain import Operator, RxItem, Settlement, Split, VisitResult
-from .errors import (BlockedByFormulary, CardProblem, NetworkProblem, NotAllowed,
-                     OutcomeUnknownProblem, RefusedByInsurer)
+from .errors import (
+    BlockedByFormulary,
+    CardProblem,
+    NetworkProblem,
+    NotAllowed,
+    OutcomeUnknownProblem,
+    RefusedByInsurer,
+)
 from .models import SignIn, Visit
 from .receipt import ReceiptHeader, receipt_lines, write_pdf
 
@@ -50,14 +60,16 @@ def _now() -> datetime:
 
 
 class Counter:
-    def __init__(self, settings: Settings, operator: Operator | None = None, *,
+    def __init__(self, settings: Settings, session, *,
                  formulary: Formulary | None = None, clock: Callable[[], datetime] = _now):
+        """`session` is a logged-in clinic.auth.Session: who acts (their id and name go into
+        every insurer message and audit event) and the data key their password unwrapped."""
         assert_training_isolated(settings)
         self.settings = settings
-        self.operator = operator or Operator(settings.opter, settings.opter_name)
+        self.operator: Operator = session.operator
         self.clock = clock
         self.engine = open_database(settings.db_path)
-        self.cipher = FieldCipher(load_or_create_key(settings.keys_dir))
+        self.cipher = FieldCipher(session.data_key)
         self._fixed_formulary = formulary
         self._formulary_day: tuple[date, Formulary] | None = None
         self.institution = wire.Institution(settings.fixmedins_code, settings.fixmedins_name,
@@ -68,7 +80,8 @@ class Counter:
                                     paas_token=settings.paas_token,
                                     timeout=settings.timeout_seconds)
         self.audit = AuditLog(self.engine, Actor(settings.fixmedins_code, settings.terminal,
-                                                 self.operator.opter, self.operator.role), clock)
+                                                 self.operator.opter, self.operator.role,
+                                                 self.operator.opter_name), clock)
         self._sign_no = ""
         self._sign_day: date | None = None
         self._parties: dict[str, tuple[Person, Credential]] = {}  # visits this process opened
@@ -284,15 +297,17 @@ class Counter:
                 id=visit_id, created_at=now.isoformat(), business_date=now.date().isoformat(),
                 state=vs.NEW, opter=self.operator.opter, cert_type=cred.mdtrt_cert_type,
                 person_sealed=self.seal_party(visit_id, person, cred),
-                psn_ref=self.cipher.keyed_hash(person.psn_no), insutype=person.insutype,
-                diagnosis=diagnosis,
+                psn_ref=self.cipher.keyed_hash(person.psn_no),
+                certno_ref=self.cipher.keyed_hash(person.certno) if person.certno else None,
+                insutype=person.insutype, diagnosis=diagnosis,
                 items_json=json.dumps([asdict(i) for i in items], ensure_ascii=False),
                 verdicts_json=json.dumps([asdict(v) for v in verdicts], ensure_ascii=False)))
         warned = {v.rule_id for v in verdicts if v.outcome == "warn"}
         for rule_id, reason in overrides.items():
             if rule_id in warned:  # only an override that actually overrode something is one
                 self.audit.append("formulary_override", visit_id, "ok", rule_id=rule_id,
-                                  reason=reason)
+                                  reason=redact(reason, person.psn_name, person.certno,
+                                                person.psn_no))
         self.audit.append("prescription", visit_id, "ok", items=[i.code for i in items],
                           verdicts=[f"{v.rule_id}:{v.outcome}" for v in verdicts])
         try:

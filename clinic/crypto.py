@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import re
 from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -72,3 +73,27 @@ def mask_id(certno: str) -> str:
     if len(certno) < 8:
         return "*" * len(certno)
     return certno[:6] + "*" * (len(certno) - 10) + certno[-4:]
+
+
+def mask_name(name: str) -> str:
+    """Receipts on disk carry 王*英-style names: enough for the patient to know the slip is
+    theirs, not enough for a copied disk to name them (the counter screen shows it whole)."""
+    if len(name) <= 1:
+        return name and "*"
+    if len(name) == 2:
+        return name[0] + "*"
+    return name[0] + "*" * (len(name) - 2) + name[-1]
+
+
+_ID_LIKE = re.compile(r"\d{17}[\dXx]|\d{15}|\d{16,20}")  # ID numbers, psn_no, card numbers
+
+
+def redact(text: str, name: str = "", *identifiers: str) -> str:
+    """A worker's free text (a revocation or override reason) as it may be kept in clear, in the
+    audit log the supervisor reads: the patient's name and any ID-like number masked."""
+    if name and len(name) >= 2:
+        text = text.replace(name, mask_name(name))
+    for ident in identifiers:
+        if ident:
+            text = text.replace(ident, mask_id(ident))
+    return _ID_LIKE.sub(lambda m: mask_id(m.group()), text)

@@ -12,7 +12,7 @@ from reportlab.pdfgen import canvas
 
 from settlement.money import yuan
 
-from .crypto import mask_id
+from .crypto import mask_id, mask_name
 from .domain import Person, RxItem, Settlement
 
 PAPER_WIDTH = 80 * mm
@@ -77,7 +77,7 @@ def receipt_lines(header: ReceiptHeader, person: Person, items: tuple[RxItem, ..
           else "医保门诊结算单") + ("（补打）" if reprint else ""), ""),
         ("机构编码", header.fixmedins_code),
         ("结算时间", settlement.setl_time),
-        ("姓名", person.psn_name),
+        ("姓名", mask_name(person.psn_name)),
         ("身份证号", mask_id(person.certno)),
         ("险种", person.insutype_name),
         ("-", ""),

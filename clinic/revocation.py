@@ -8,6 +8,7 @@ from dataclasses import asdict
 from settlement import messages
 
 from . import visit_state as vs
+from .crypto import redact
 from .errors import CounterError, NotAllowed, OutcomeUnknownProblem, RefusedByInsurer
 from .roles import require
 
@@ -26,8 +27,9 @@ def revoke(counter, visit_id: str, reason: str) -> tuple[messages.SetlInfo, str]
         raise NotAllowed("只能撤销当天的结算；往日结算请联系镇社区卫生服务中心",
                          f"revoke of {v.business_date}")
     person, _ = counter.open_party(visit_id)
+    sealed_reason = counter.cipher.seal_text(reason[:200], f"visit.revoke_reason|{visit_id}")
     with counter.engine.begin() as conn:
-        counter.transition(conn, visit_id, vs.REVOKING, revoke_reason=reason[:200],
+        counter.transition(conn, visit_id, vs.REVOKING, revoke_reason_sealed=sealed_reason,
                            revoked_by=counter.operator.opter)
     try:
         msgid, ans = counter.call("2208", visit_id,
@@ -50,7 +52,13 @@ def finish_revoke(counter, visit_id: str, msgid: str, info: messages.SetlInfo) -
     with counter.engine.begin() as conn:
         counter.transition(conn, visit_id, vs.REVOKED, revoke_setl_id=info.setl_id,
                            revoke_split_json=json.dumps(asdict(info.split)))
+        sealed = conn.exec_driver_sql("SELECT revoke_reason_sealed FROM visit WHERE id = ?",
+                                      (visit_id,)).scalar()
+    reason = counter.cipher.open_text(sealed, f"visit.revoke_reason|{visit_id}") if sealed else ""
+    person, _ = counter.open_party(visit_id)
+    # The supervisor reads the reason in the audit log: kept, with the patient masked out of it.
     counter.audit.append("revoke", visit_id, "ok", msgid=msgid, setl_id=info.setl_id,
+                         reason=redact(reason, person.psn_name, person.certno, person.psn_no),
                          medfee=info.split.medfee_sumamt, fund=info.split.fund_pay_sumamt,
                          acct=info.split.acct_pay, cash=info.split.psn_cash_pay)
     return counter.revocation_receipt(visit_id, msgid, info)

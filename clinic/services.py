@@ -21,6 +21,13 @@ class ServiceError(RuntimeError):
     pass
 
 
+def simulator_dir(settings) -> Path:
+    """Where `make run` keeps its insurer simulator: beside the clinic's data directory, never in
+    it, because the simulator is the insurer's side and holds the whole registry in clear."""
+    home = Path(settings.home)
+    return home.with_name(home.name + "-insurer-sim")
+
+
 def _wait_line(proc: subprocess.Popen, marker: str, timeout: float) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -11,6 +11,10 @@ def isolated_homes(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("CLINIC_TRAINING_HOME", str(base / "clinic-training"))
     for var in ("CLINIC_NETWORK", "CLINIC_READER", "CLINIC_OPERATOR", "CLINIC_TIMEOUT"):
         monkeypatch.delenv(var, raising=False)
+    # `clinic` processes log in as the test administrator (auth_helpers.ensure_admin makes it).
+    from auth_helpers import TEST_ADMIN, TEST_PASSWORD
+    monkeypatch.setenv("CLINIC_USER", TEST_ADMIN)
+    monkeypatch.setenv("CLINIC_PASSWORD", TEST_PASSWORD)
     return base
 
 
@@ -24,3 +28,26 @@ def pg_url():
     from pg_helpers import pg_database
     with pg_database() as url:
         yield url
+
+
+@pytest.fixture
+def cli_admin(isolated_homes):
+    """The isolated home's administrator, for tests that start `clinic` processes themselves."""
+    import os
+    from pathlib import Path
+
+    from auth_helpers import ensure_admin
+    ensure_admin(Path(os.environ["CLINIC_HOME"]))
+
+
+@pytest.fixture
+def cli_supervisor(cli_admin, monkeypatch):
+    """`clinic` processes log in as a town supervisor (added by the home's administrator)."""
+    import os
+    from pathlib import Path
+
+    from auth_helpers import make_user
+
+    from clinic.config import load_settings
+    make_user(load_settings(home=Path(os.environ["CLINIC_HOME"])), "super", "supervisor")
+    monkeypatch.setenv("CLINIC_USER", "super")

@@ -7,14 +7,16 @@ import sqlite3
 from datetime import date, datetime, timedelta
 
 import pytest
+from auth_helpers import admin_session
 
 from clinic import audit_keys
 from clinic.audit import Actor, AuditLog, event_hash, verify
 from clinic.config import load_settings
 from clinic.counter import Counter
 from clinic.db import open_database
-from clinic.domain import Operator
 from settlement.values import Credential, Person
+
+pytestmark = pytest.mark.usefixtures("cli_admin")  # `clinic` processes log in
 
 ACTOR = Actor("H31011600001", "counter-1", "D0001", "worker")
 
@@ -143,12 +145,12 @@ def test_a_first_event_weeks_after_the_head_is_a_forward_jump_but_a_weekend_is_n
 
 def test_the_counter_records_start_and_stop_and_signs_the_head_when_it_closes(tmp_path):
     settings = load_settings(home=tmp_path / "home")
-    counter = Counter(settings, Operator("D0001", "张医生"))
+    counter = Counter(settings, admin_session(settings))
     counter.close()
     engine = open_database(settings.db_path)
     rows = engine.connect().exec_driver_sql(
         "SELECT action, object, operator, role, clinic, terminal FROM audit_event").fetchall()
-    assert [r[0] for r in rows] == ["app_start", "app_stop"]
+    assert [r[0] for r in rows] == ["user_add", "app_start", "app_stop"]  # the admin, then the counter
     assert all(all(r) for r in rows)
     pub = audit_keys.public_raw(audit_keys.load_or_create_signing_key(settings.keys_dir))
     assert verify(engine, pub).status == "ok"
@@ -158,7 +160,7 @@ def test_the_counter_records_start_and_stop_and_signs_the_head_when_it_closes(tm
 def test_visit_events_carry_protected_context_and_no_identifier_in_clear(tmp_path):
     settings = load_settings(home=tmp_path / "home")
     audit_keys.write_town_key(settings.keys_dir / audit_keys.TOWN_KEY_FILE)
-    counter = Counter(settings, Operator("D0001", "张医生"))
+    counter = Counter(settings, admin_session(settings))
     person = Person("31011600000000001234", "王秀英", "310116194301011234", "2",
                     date(1943, 1, 1), 83, "390", "11", "1", 0, "310116")
     cred = Credential("03", "K31011600123", "SN123", person.certno, person.psn_name)
@@ -203,6 +205,7 @@ def test_configuration_and_formulary_changes_are_audited_with_every_field(tmp_pa
     assert json.loads(rows[1][3])["added"] == 3
 
 
+@pytest.mark.usefixtures("cli_supervisor")
 def test_the_town_key_is_made_once_and_never_overwritten(tmp_path):
     import subprocess
     import sys

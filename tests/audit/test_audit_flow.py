@@ -14,6 +14,8 @@ import pytest
 
 from clinic.services import start_reader, start_simulator
 
+pytestmark = pytest.mark.usefixtures("cli_admin")  # `clinic` processes log in
+
 ONCE_PER_VISIT = ("card_read", "person_lookup", "prescription", "visit_register", "fees_upload",
                   "presettle", "settle", "receipt_print")
 VISIT_ACTIONS = ("prescription", "visit_register", "fees_upload", "presettle", "settle",
@@ -30,9 +32,12 @@ def services(tmp_path_factory):
     sim.stop()
 
 
-def run(home, *args, network=""):
+def run(home, *args, network="", user=""):
+    from auth_helpers import ensure_admin
+    ensure_admin(home)
     env = {**os.environ, "CLINIC_HOME": str(home), "CLINIC_TRAINING_HOME": f"{home}-training",
-           **({"CLINIC_NETWORK": network} if network else {})}
+           **({"CLINIC_NETWORK": network} if network else {}),
+           **({"CLINIC_USER": user} if user else {})}
     return subprocess.run([sys.executable, "-m", "clinic", *args], capture_output=True, text=True,
                           env=env, timeout=120, check=False)
 
@@ -78,8 +83,14 @@ def test_a_clinic_day_is_audited_once_per_action_and_reaches_the_supervisor(serv
     assert run(home, "audit", "export", "--out", str(bundle)).returncode == 0
     (tmp_path / "day.json").write_text(close.stdout)
     db = f"sqlite:///{tmp_path / 'town.db'}"
-    imp = run(home, "supervisor", "import", str(bundle), str(tmp_path / "day.json"), "--db", db)
+    from auth_helpers import make_user
+
+    from clinic.config import load_settings
+    make_user(load_settings(home=home), "super", "supervisor")  # the town's supervisor imports
+    imp = run(home, "supervisor", "import", str(bundle), str(tmp_path / "day.json"), "--db", db,
+              user="super")
     assert imp.returncode == 0, imp.stdout + imp.stderr
     assert "新增" in imp.stdout and "检查点" in imp.stdout
-    rep = run(home, "supervisor", "report", "--db", db, "--out", str(tmp_path / "r.pdf"))
+    rep = run(home, "supervisor", "report", "--db", db, "--out", str(tmp_path / "r.pdf"),
+              user="super")
     assert rep.returncode == 0, rep.stderr

@@ -13,6 +13,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from clinic.audit_synth import ChainWriter, simulate_clinic
 from clinic.supervisor.store import Store
 
+pytestmark = pytest.mark.usefixtures("cli_supervisor")  # `clinic` processes log in
+
 CLINICS = ("H31011600001", "H31011600002", "H31011600003", "H31011600004")
 
 

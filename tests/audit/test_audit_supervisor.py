@@ -14,6 +14,8 @@ from clinic import audit_keys
 from clinic.audit_synth import ChainWriter, simulate_clinic
 from clinic.supervisor.store import ImportRefused, Store
 
+pytestmark = pytest.mark.usefixtures("cli_supervisor")  # `clinic` processes log in
+
 CLINICS = ("H31011600001", "H31011600002")
 D1 = date(2026, 11, 2)
 

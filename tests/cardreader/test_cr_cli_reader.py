@@ -22,6 +22,8 @@ from cardreader.errors import (
 from clinic.services import start_reader
 from settlement.mock_network import registry
 
+pytestmark = pytest.mark.usefixtures("cli_admin")  # `clinic` processes log in
+
 
 @pytest.fixture(scope="module")
 def emulator(tmp_path_factory):
@@ -147,7 +149,10 @@ def test_a_reader_chosen_with_reader_use_is_remembered_for_settle(tmp_path):
     import subprocess
     import sys
 
+    from auth_helpers import ensure_admin
+
     from cardreader.devices import DeviceStore
+    ensure_admin(tmp_path / "clinic")
     env = {**os.environ, "CLINIC_HOME": str(tmp_path / "clinic")}
     proc = subprocess.run([sys.executable, "-m", "clinic", "reader", "use", str(tmp_path / "ttyFAKE")],
                           env=env, capture_output=True, text=True, timeout=60)
@@ -164,6 +169,9 @@ def test_settle_without_any_reader_says_how_to_set_one(tmp_path):
     import os
     import subprocess
     import sys
+
+    from auth_helpers import ensure_admin
+    ensure_admin(tmp_path / "clinic")
     env = {**os.environ, "CLINIC_HOME": str(tmp_path / "clinic")}
     settle = subprocess.run([sys.executable, "-m", "clinic", "settle", "--rx", "xbdp:1",
                              "--network", "http://127.0.0.1:9", "--json"],

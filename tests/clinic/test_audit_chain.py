@@ -8,6 +8,8 @@ from clinic import audit_keys
 from clinic.audit import Actor, AuditLog, verify
 from clinic.db import open_database
 
+pytestmark = pytest.mark.usefixtures("cli_admin")  # `clinic` processes log in
+
 
 @pytest.fixture
 def chain(tmp_path):

@@ -4,6 +4,8 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from importlib import resources
 
+from auth_helpers import admin_session
+
 from clinic.config import load_settings
 from clinic.counter import Counter
 from formulary.signing import demo_private_key, sign
@@ -20,7 +22,8 @@ def test_a_version_applies_from_its_effective_date_and_not_before(tmp_path, monk
     today = date(2026, 11, 30)
     clock = {"now": datetime(2026, 11, 30, 9, 0)}
     home = tmp_path / "clinic"
-    counter = Counter(load_settings(home=home), clock=lambda: clock["now"])
+    settings = load_settings(home=home)
+    counter = Counter(settings, admin_session(settings), clock=lambda: clock["now"])
     try:
         assert counter.formulary.by_code("XC08CAX066A011010100002") is not None  # packaged v2
         signed = sign(_v3_without_nifedipine(), version=3, effective_date=today + timedelta(days=1),

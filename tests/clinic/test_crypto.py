@@ -35,6 +35,14 @@ def test_keyed_hash_is_stable_per_key_and_not_the_value():
     assert FieldCipher(os.urandom(32)).keyed_hash("x") != FieldCipher(k).keyed_hash("x")
 
 
+def test_mask_name_keeps_first_and_last_character_only():
+    from clinic.crypto import mask_name
+    assert mask_name("王秀英") == "王*英"
+    assert mask_name("欧阳秀英") == "欧**英"
+    assert mask_name("王英") == "王*"
+    assert mask_name("") == ""
+
+
 def test_mask_id_keeps_region_and_last_four():
     assert mask_id("310116194303120026") == "310116********0026"
 

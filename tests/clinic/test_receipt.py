@@ -29,11 +29,12 @@ def test_receipt_pdf_text_reads_correctly_in_chinese(tmp_path):
     header = ReceiptHeader("枫泾镇新春村卫生室", "H31011600001", "D0001", "张医生")
     pdf = write_pdf(tmp_path / "r.pdf", receipt_lines(header, PERSON, ITEMS, SETTLED))
     text = _text(pdf)
-    for expected in ("枫泾镇新春村卫生室", "医保门诊结算单", "王秀英", "310116********0026",
+    for expected in ("枫泾镇新春村卫生室", "医保门诊结算单", "王*英", "310116********0026",
                      "硝苯地平控释片", "阿司匹林肠溶片", "医疗费总额", "45.20", "个人账户支付",
                      "1373.63", "S202611300001", "张医生"):
         assert expected in text, expected
     assert "310116194303120026" not in text
+    assert "王秀英" not in text  # the file on disk must not name the patient
 
 
 def test_receipt_is_80mm_wide_and_embeds_its_font(tmp_path):

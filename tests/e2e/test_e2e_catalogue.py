@@ -31,6 +31,8 @@ def home(tmp_path, monkeypatch):
     monkeypatch.setenv("CLINIC_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("CLINIC_FIXMEDINS_CODE", f"H310116000{next(_clinics):02d}")
     monkeypatch.delenv("CLINIC_FORMULARY_KEYS", raising=False)
+    from auth_helpers import ensure_admin
+    ensure_admin(tmp_path / "home")  # the commands log in as its administrator
     return tmp_path / "home"
 
 

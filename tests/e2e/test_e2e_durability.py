@@ -7,10 +7,13 @@ import sqlite3
 import subprocess
 import sys
 
+from auth_helpers import ensure_admin
+
 
 def test_an_acknowledged_settlement_is_still_there_after_sigkill(services, tmp_path):
     network, reader, insurer_db = services
     home = tmp_path / "clinic"
+    ensure_admin(home)
     env = {**os.environ, "CLINIC_HOME": str(home), "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "clinic", "settle", "--reader", reader,
                              "--rx", "xbdp:1:7", "--network", network], env=env,

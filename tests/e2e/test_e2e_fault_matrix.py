@@ -15,9 +15,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from e2e_helpers import clinic
 
 from clinic.services import start_simulator
-from e2e_helpers import clinic
 from settlement.mock_network import registry
 from settlement.mock_network.faults import CONTROL_PATH
 
@@ -63,9 +63,12 @@ def _replay(network: str, home: Path, infno: str) -> bool:
     """Deliver the journaled message of `infno` once more; the insurer must answer it identically."""
     from dataclasses import replace
 
+    from auth_helpers import admin_session
+
     from clinic.config import load_settings
     from clinic.counter import Counter
-    counter = Counter(replace(load_settings(home=home), network_url=network))
+    settings = load_settings(home=home)
+    counter = Counter(replace(settings, network_url=network), admin_session(settings))
     try:
         con = sqlite3.connect(home / "clinic.db")
         msgid = con.execute("SELECT msgid FROM journal_message WHERE infno=? ORDER BY msgid DESC",

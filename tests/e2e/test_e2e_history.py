@@ -15,6 +15,7 @@ from dataclasses import replace
 
 import httpx
 import pytest
+from auth_helpers import admin_session
 
 from clinic.config import load_settings
 from clinic.counter import Counter
@@ -61,7 +62,8 @@ def test_money_is_conserved_across_a_random_history_of_visits_revocations_and_fa
     cast = employees + residents
     settings = replace(load_settings(home=tmp_path / "clinic"), network_url=network,
                        timeout_seconds=0.6)
-    counter = Counter(settings)
+    session = admin_session(settings)
+    counter = Counter(settings, session)
     reasons: list[str] = []
     outcomes = {"settled": 0, "revoked": 0, "abandoned": 0, "refused_or_unknown": 0, "restarts": 0}
     try:
@@ -95,7 +97,7 @@ def test_money_is_conserved_across_a_random_history_of_visits_revocations_and_fa
                     outcomes["abandoned"] += 1
                 else:
                     counter.close()  # restart: a fresh process would do exactly this
-                    counter = Counter(settings)
+                    counter = Counter(settings, session)
                     recover(counter)
                     outcomes["restarts"] += 1
             except CounterError as exc:
@@ -104,7 +106,7 @@ def test_money_is_conserved_across_a_random_history_of_visits_revocations_and_fa
         with httpx.Client(trust_env=False) as http:
             http.delete(network + CONTROL_PATH)
         counter.close()
-        counter = Counter(settings)
+        counter = Counter(settings, session)
         recover(counter)
         assert counter.unresolved_visits() == []
     finally:

@@ -8,8 +8,8 @@ import sqlite3
 import subprocess
 from pathlib import Path
 
-
 from e2e_helpers import clinic
+
 from settlement.mock_network import registry
 
 EXPECTED_CHAIN = ["9001", "1101", "2201", "2203", "2204", "2206", "2207"]
@@ -72,7 +72,9 @@ def test_a_card_visit_settles_end_to_end(services, tmp_path):
     if shutil.which("pdftotext"):
         text = subprocess.run(["pdftotext", "-layout", str(receipt), "-"], capture_output=True,
                               text=True).stdout
-        assert villager.psn_name in text and out["setl_id"] in text
+        from clinic.crypto import mask_name
+        assert mask_name(villager.psn_name) in text and out["setl_id"] in text
+        assert villager.psn_name not in text
         assert villager.certno[:6] + "********" + villager.certno[-4:] in text
         assert villager.certno not in text
 

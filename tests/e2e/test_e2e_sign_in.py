@@ -5,6 +5,8 @@ import sqlite3
 from dataclasses import replace
 from datetime import datetime
 
+from auth_helpers import admin_session
+
 from clinic.config import load_settings
 from clinic.counter import Counter
 from settlement.mock_network import registry
@@ -14,7 +16,8 @@ from settlement.values import Credential
 def test_a_counter_running_past_midnight_signs_in_again_before_its_next_call(services, tmp_path):
     network, _, _ = services
     clock = {"now": datetime(2026, 11, 30, 23, 59, 0)}
-    counter = Counter(replace(load_settings(home=tmp_path / "clinic"), network_url=network),
+    settings = load_settings(home=tmp_path / "clinic")
+    counter = Counter(replace(settings, network_url=network), admin_session(settings),
                       clock=lambda: clock["now"])
     certno = registry.default_villager().certno
     cred = Credential("02", certno, certno=certno)

@@ -10,6 +10,7 @@ import time
 from datetime import datetime, timedelta
 
 import pytest
+from auth_helpers import admin_session
 from e2e_helpers import clinic
 
 from clinic.config import Settings
@@ -115,7 +116,8 @@ def clinic_home(tmp_path_factory):
 
 
 def _counter(home, network) -> Counter:
-    return Counter(Settings(home=home, network_url=network))
+    settings = Settings(home=home, network_url=network)
+    return Counter(settings, admin_session(settings))
 
 
 def test_an_expired_ec_token_is_refused_by_1101_with_a_chinese_message(short_lived_tokens,

@@ -18,6 +18,8 @@ DATA = Path(__file__).resolve().parents[2] / "formulary" / "data"
 def home(tmp_path, monkeypatch):
     monkeypatch.setenv("CLINIC_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("CLINIC_FORMULARY_KEYS", raising=False)
+    from auth_helpers import ensure_admin
+    ensure_admin(tmp_path / "home")  # the commands log in as its administrator
     return tmp_path / "home"
 
 
