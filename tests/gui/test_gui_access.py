@@ -444,3 +444,55 @@ def test_a_handler_refuses_when_called_anyway(qtbot, desk):
     assert asked == [] and w.runner.idle  # nothing asked, nothing started
     with w.counter.engine.connect() as conn:
         assert conn.execute(select(Visit.id)).first() is None
+
+
+def test_a_question_open_when_the_desk_locks_is_answered_cancel(qtbot, desk):
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QInputDialog
+    w = desk()  # the real ask_text: a modal QInputDialog asking for the 结算号
+    seen: list = []
+
+    def idle_while_asking() -> None:
+        dialog = QApplication.activeModalWidget()
+        seen.append(type(dialog))
+        w.clock.advance(5 * 60)
+        w.idle.check()
+
+    QTimer.singleShot(100, w, idle_while_asking)
+    guard = QTimer(w, singleShot=True, interval=10_000)  # never hang the suite on a dialog
+    guard.timeout.connect(lambda: [d.reject() for d in w.findChildren(QDialog)])
+    guard.start()
+    w.revoke()  # returns once the dialog is gone
+    guard.stop()
+    assert seen == [QInputDialog]
+    assert w.locked and not any(d.isVisible() for d in w.findChildren(QDialog))
+    assert w.runner.idle and "撤销" not in w.message.text()  # nothing was started
+
+
+def test_a_worker_revokes_and_reprints_from_the_other_work_buttons(qtbot, desk, services,
+                                                                   home_settings):
+    network_url, reader_path = services
+    w = desk("worker", settings=replace(home_settings, network_url=network_url),
+             reader_url=reader_path)
+    w.confirm_settle = lambda split: True
+    w.ask_text = lambda title, prompt: "病人要求退药"
+    w.read_card()
+    qtbot.waitUntil(lambda: w._person is not None and w.runner.idle, timeout=WORKER_TIMEOUT_MS)
+    qtbot.keyClicks(w.picker.search_box, "xbdp")
+    qtbot.keyClick(w.picker.search_box, Qt.Key.Key_Return)
+    w.presettle()
+    qtbot.waitUntil(lambda: w.settle_button.isEnabled(), timeout=WORKER_TIMEOUT_MS)
+    w.settle()
+    qtbot.waitUntil(lambda: w._settlement is not None, timeout=WORKER_TIMEOUT_MS)
+    visit_id = w._settlement.visit_id
+
+    qtbot.mouseClick(w.action_buttons["reprint"], Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: w.runner.idle and "补打" in w.message.text(), timeout=WORKER_TIMEOUT_MS)
+    assert w.message.property("kind") == "ok" and "_reprint.pdf" in w.message.text()
+
+    qtbot.mouseClick(w.action_buttons["revoke"], Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: w.runner.idle and w.message.property("kind") != "info",
+                    timeout=WORKER_TIMEOUT_MS)
+    assert w.message.property("kind") == "ok" and "已撤销结算" in w.message.text(), w.message.text()
+    assert w.counter.visit_row(visit_id).state == "revoked"
+    assert w.name_value.text() == "—"  # the revoked visit left the counter
