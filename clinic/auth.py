@@ -174,15 +174,22 @@ class UserStore:
         with self._engine.connect() as conn:
             slot = conn.execute(select(KeySlot).where(KeySlot.login == login)).first()
         if slot is None:
-            self._audit(login, row.role).append("login", login, "refused", reason="no_key_slot")
-            raise KeySlotInvalid("该账号没有数据密钥，请管理员重置密码", f"{login} has no slot")
-        try:
-            dek = keyslots.unwrap(slot.wrapped, kek, slot_id=slot.id, login=login, role=row.role,
-                                  purpose=slot.purpose)
-        except SlotInvalid as exc:
-            self._audit(login, row.role).append("login", login, "refused", reason="key_slot_invalid")
-            raise KeySlotInvalid("该账号的数据密钥已损坏或被改动，不能打开数据；请管理员重置密码",
-                                 f"{login}: {exc}") from None
+            # A kiosk may keep the data key in the OS keyring (clinic.keyring_store): the
+            # password was verified above; the key must match the one the slots hold.
+            dek = self._keyring_key()
+            if dek is None:
+                self._audit(login, row.role).append("login", login, "refused",
+                                                    reason="no_key_slot")
+                raise KeySlotInvalid("该账号没有数据密钥，请管理员重置密码", f"{login} has no slot")
+        else:
+            try:
+                dek = keyslots.unwrap(slot.wrapped, kek, slot_id=slot.id, login=login,
+                                      role=row.role, purpose=slot.purpose)
+            except SlotInvalid as exc:
+                self._audit(login, row.role).append("login", login, "refused",
+                                                    reason="key_slot_invalid")
+                raise KeySlotInvalid("该账号的数据密钥已损坏或被改动，不能打开数据；请管理员重置密码",
+                                     f"{login}: {exc}") from None
         stored = KdfParams(row.kdf_memory_kib, row.kdf_iterations, row.kdf_lanes)
         if not stored.at_least(self._kdf):  # parameters raised since: rehash now we can
             with self._engine.begin() as conn:
@@ -308,6 +315,38 @@ class UserStore:
                              self._clock(), replace=True, must_change=False)
         self._audit(login, row.role).append("password_change", login, "ok")
         return Session(session.operator, session.data_key, False)
+
+    # ---- the OS keyring (optional) ------------------------------------------------------------
+
+    def enable_keyring(self, by: Session) -> None:
+        """Keep the data key in the OS keyring too (an administrator, who holds it)."""
+        from . import keyring_store
+        require(by.operator, "manage_users")
+        self._check_key(by)
+        if not keyring_store.store_key(self._settings, by.data_key):
+            raise AuthError("本机没有可用的系统密钥环（keyring），无法启用",
+                            "no usable keyring backend")
+        self._audit(by.operator.opter, by.operator.role).append(
+            "keyring_enable", by.operator.opter, "ok", key_id=keyslots.key_id(by.data_key))
+
+    def disable_keyring(self, by: Session) -> None:
+        from . import keyring_store
+        require(by.operator, "manage_users")
+        removed = keyring_store.remove_key(self._settings)
+        self._audit(by.operator.opter, by.operator.role).append(
+            "keyring_disable", by.operator.opter, "ok" if removed else "absent")
+
+    def _keyring_key(self) -> bytes | None:
+        from . import keyring_store
+        dek = keyring_store.load_key(self._settings)
+        if dek is None:
+            return None
+        with self._engine.connect() as conn:
+            ids = set(conn.execute(select(KeySlot.key_id)).scalars())
+        if ids and ids != {keyslots.key_id(dek)}:
+            log.warning("keyring data key does not match the key slots; ignored")
+            return None
+        return dek
 
     # ---- inside ---------------------------------------------------------------------------
 

@@ -156,6 +156,26 @@ def cmd_user_list(args, settings) -> int:
     return 0
 
 
+def cmd_user_keyring(args, settings) -> int:
+    from . import keyring_store
+    if args.action == "status":
+        print("系统密钥环：" + ("可用" if keyring_store.available() else "不可用（未安装 keyring 或无后端）"))
+        print("数据密钥已存入密钥环" if keyring_store.load_key(settings) else "密钥环中没有本机的数据密钥")
+        return 0
+    session = _session(args, settings, "manage_users")
+    engine, store = _store(settings)
+    try:
+        if args.action == "enable":
+            store.enable_keyring(session)
+            print("数据密钥已存入本机系统密钥环")
+        else:
+            store.disable_keyring(session)
+            print("已从系统密钥环删除数据密钥")
+    finally:
+        engine.dispose()
+    return 0
+
+
 def register(sub) -> None:
     us = sub.add_parser("user", help="用户与密码").add_subparsers(dest="sub", required=True)
     ui = us.add_parser("init", help="首次使用：创建第一个管理员")
@@ -183,3 +203,6 @@ def register(sub) -> None:
     ul = us.add_parser("list", help="列出用户（管理员）")
     ul.add_argument("--json", action="store_true")
     ul.set_defaults(func=cmd_user_list, needs="manage_users")
+    uk = us.add_parser("keyring", help="把数据密钥也存入系统密钥环（可选，管理员）")
+    uk.add_argument("action", choices=["enable", "disable", "status"])
+    uk.set_defaults(func=cmd_user_keyring, needs="manage_users")

@@ -131,7 +131,10 @@ def test_unlock_with_default_parameters_takes_under_a_second(tmp_path):
     engine = open_database(settings.db_path)
     store = UserStore(engine, settings, kdf=DEFAULT_KDF)
     store.create_first_admin("admin", "王管理", PW)
-    t0 = time.perf_counter()
-    store.login("admin", PW)
-    assert time.perf_counter() - t0 < 1.0
+    times = []
+    for _ in range(3):  # the best of 3: a shared, busy test machine adds only delays
+        t0 = time.perf_counter()
+        store.login("admin", PW)
+        times.append(time.perf_counter() - t0)
+    assert min(times) < 1.0
     engine.dispose()
