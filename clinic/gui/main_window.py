@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import date
 from typing import TYPE_CHECKING, Any, Callable
 
 from PySide6.QtCore import QEvent, QUrl, Qt
