@@ -153,6 +153,7 @@ EN: dict[str, str] = {
     "日结完成，账目相符。应收现金 {cash} 元。已签退。": "Day closed, the books agree. Cash due {cash} yuan. Signed out.",
     "日结完成，但有不符：": "Day closed, with differences:",
     "仍有 {n} 笔结算结果未知，请勿重复收费": "{n} settlement(s) still unknown: do not charge again",
+    "有 {n} 笔结算结果未知，需村医登录后处理": "{n} settlement(s) unknown: a village doctor must log in to resolve them",
 }
 
 

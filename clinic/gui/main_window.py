@@ -765,6 +765,15 @@ class MainWindow(QMainWindow):
         """Before the first patient: resolve what a crash left in flight and say what happened."""
         from clinic.recovery import recover
         counter = self.counter
+        if self.read_only:
+            # Finishing a settlement is settling: a viewer only hears that some are pending.
+            def pending(left) -> None:
+                if left:
+                    self.show_message(tr("有 {n} 笔结算结果未知，需村医登录后处理", n=len(left)),
+                                      "warn")
+
+            self.runner.submit(counter.unresolved_visits, pending, self.show_error)
+            return
 
         def done(notes) -> None:
             left = counter.unresolved_visits()

@@ -284,6 +284,7 @@ def visible_texts(w: MainWindow) -> list[str]:
 
 def test_idle_lock_engages_after_the_configured_minutes_and_hides_the_patient(qtbot, desk):
     w = desk()
+    assert w.idle.timer.isActive() and w.idle.timer.interval() == 5000  # production's tick
     show_patient(w)
     assert any(PATIENT.psn_name in t for t in visible_texts(w))
 
@@ -416,6 +417,36 @@ def test_a_supervisors_window_is_read_only_and_cannot_settle(qtbot, desk):
     assert w.message.property("kind") == "error" and "结算" in w.message.text()
     qtbot.keyClicks(w.picker.search_box, "xbdp")  # viewing the formulary still works
     assert w.picker.matches.count() >= 1
+
+
+def test_a_supervisors_window_leaves_unfinished_settlements_to_a_worker(qtbot, desk,
+                                                                      home_settings, accounts):
+    import os
+    import subprocess
+    import sys
+    from clinic.services import start_reader, start_simulator
+    sim = start_simulator(home_settings.home.parent / "insurer.db")
+    reader = start_reader()
+    try:
+        users = accounts(home_settings)
+        users.admin()
+        env = {**os.environ, "CLINIC_HOME": str(home_settings.home),
+               "CLINIC_CRASH_AT": "2207:after_answer",
+               "CLINIC_USER": users.LOGIN, "CLINIC_PASSWORD": users.PASSWORD}
+        crashed = subprocess.run([sys.executable, "-m", "clinic", "settle", "--reader",
+                                  reader.address, "--rx", "xbdp:1:7", "--network", sim.address],
+                                 env=env, capture_output=True, text=True, timeout=60)
+        assert crashed.returncode == -9, crashed.stderr
+        w = desk("supervisor", settings=replace(home_settings, network_url=sim.address))
+        w.recover_on_start()
+        qtbot.waitUntil(lambda: w.runner.idle and "村医" in w.message.text(),
+                        timeout=WORKER_TIMEOUT_MS)
+        assert "1 笔结算结果未知" in w.message.text()
+        with w.counter.engine.connect() as conn:  # left as the crash left it, for the worker
+            assert conn.execute(select(Visit.state)).scalars().all() == ["settling"]
+    finally:
+        reader.stop()
+        sim.stop()
 
 
 def test_actions_a_role_lacks_are_disabled_with_a_tooltip_naming_the_permission(qtbot, desk):
