@@ -176,6 +176,9 @@ def cmd_visit_list(args, settings: Settings) -> int:
         q = select(Visit.id, Visit.created_at, Visit.state, Visit.setl_id, Visit.split_json)
         if args.unresolved:
             q = q.where(Visit.state.in_((vs.SETTLING, vs.UNKNOWN, vs.REVOKING, vs.REVERSING)))
+        if args.id_number:  # found by its keyed hash: the ID number itself is stored nowhere
+            certno = counter.credential_from_id_number(args.id_number).certno
+            q = q.where(Visit.certno_ref == counter.cipher.keyed_hash(certno))
         with counter.engine.connect() as conn:
             rows = conn.execute(q.order_by(Visit.created_at)).all()
     finally:
@@ -313,6 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
     vi = sub.add_parser("visit", help="就诊记录").add_subparsers(dest="sub", required=True)
     vl = vi.add_parser("list")
     vl.add_argument("--unresolved", action="store_true")
+    vl.add_argument("--id-number", help="只列此身份证号的就诊")
     vl.add_argument("--json", action="store_true")
     vl.set_defaults(func=cmd_visit_list, needs="view_visits")
     vr = vi.add_parser("revoke", help="撤销当天的结算（2208）")

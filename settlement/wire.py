@@ -62,6 +62,8 @@ def loads(data: bytes | str) -> Any:
         )
     except WireError:
         raise
+    except RecursionError:  # thousands of nested brackets: the parser's own stack gives out first
+        raise WireError("JSON nested too deeply") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise WireError(f"malformed JSON: {exc}") from exc
     _depth(obj, MAX_DEPTH)

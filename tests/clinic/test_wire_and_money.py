@@ -32,6 +32,10 @@ def test_fen_round_trips_through_the_wire_encoding():
     (b'{"a":Infinity}', "non-finite"),
     (b'{"a":', "malformed"),
     (b"[" * 40 + b"]" * 40, "deeply"),
+    (b"[" * 200_000 + b"]" * 200_000, "deeply"),     # deeper than Python's own parser goes
+    (b'{"a":"' + b"x" * (4 * 1024 * 1024) + b'"}', "exceeds"),
+    (b'{"a":"\xff"}', "malformed"),                  # not UTF-8
+    (b"1" * 5000, "malformed"),                       # an integer too long to be an amount
 ])
 def test_strict_json_refuses_what_the_platform_never_sends(body, why):
     with pytest.raises(wire.WireError, match=why):

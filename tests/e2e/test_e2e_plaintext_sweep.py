@@ -111,6 +111,10 @@ def test_no_patient_identifier_lies_in_clear_anywhere_under_the_data_directory(s
     export = clinic(home, "audit", "export", "--out", str(home / "exports" / "audit.zip"))
     assert export.returncode == 0, export.stderr
 
+    # Search by ID number still works: through the keyed hash, not the number.
+    found = json.loads(clinic(home, "visit", "list", "--id-number", by_id.certno, "--json").stdout)
+    assert [v["setl_id"] for v in found] == [kept["setl_id"]]
+
     files = [p for p in home.rglob("*") if p.is_file()]
     kinds = {p.suffix for p in files}
     # The sweep covers what the steps wrote: database and WAL, log, receipts, backup, export.
