@@ -207,12 +207,14 @@ def _snapshot_locked(con: sqlite3.Connection) -> tuple[bytes, dict[str, int], st
 
 def create_backup(db_path: Path, out_dir: Path, data_key: bytes, now: datetime | None = None,
                   *, label: str = "clinic") -> Path:
+    if not Path(db_path).is_file():  # sqlite3.connect would quietly make an empty one
+        raise BackupError("找不到要备份的数据库", f"no database at {db_path}")
     return _write_backup(snapshot(db_path), out_dir, data_key, now, label)
 
 
 def _write_backup(snap: tuple[bytes, dict[str, int], str], out_dir: Path, data_key: bytes,
                   now: datetime | None, label: str) -> Path:
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     now = now or datetime.now()
     plain, counts, schema = snap
     meta = {"created": now.isoformat(timespec="seconds"), "counts": counts, "schema": schema,

@@ -3,8 +3,15 @@ import sqlite3
 import pytest
 
 from clinic.audit import Actor, AuditLog, verify
-from clinic.backup import (BackupError, CounterRunning, OtherKey, create_backup, decrypt_bytes,
-                           restore_backup, verify_backup)
+from clinic.backup import (
+    BackupError,
+    CounterRunning,
+    OtherKey,
+    create_backup,
+    decrypt_bytes,
+    restore_backup,
+    verify_backup,
+)
 from clinic.crypto import FieldCipher
 from clinic.db import make_engine, open_database
 
@@ -147,3 +154,9 @@ def test_restore_is_refused_while_the_database_is_in_use(tmp_path):
     assert "关闭" in exc.value.message
     assert [p.name for p in (tmp_path / "backups").iterdir()] == [out.name]
     engine.dispose()
+
+
+def test_backing_up_a_missing_database_is_refused_and_creates_nothing(tmp_path):
+    with pytest.raises(BackupError):
+        create_backup(tmp_path / "clinic.db", tmp_path / "backups", KEY)
+    assert not (tmp_path / "clinic.db").exists()
