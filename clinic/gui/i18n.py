@@ -85,7 +85,7 @@ EN: dict[str, str] = {
     "首次启动：请创建管理员账号": "First start: create the administrator account",
     "登录": "Log in",
     "请登录": "Please log in",
-    "培训模式 — 请用学员账号登录": "TRAINING MODE — log in with a trainee account",
+    "培训模式（不产生真实费用）— 请登录": "TRAINING MODE (no real charges) — please log in",
     "用户名": "User name",
     "密码": "Password",
     "再次输入密码": "Password again",

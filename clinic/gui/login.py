@@ -213,7 +213,7 @@ class LoginDialog(_AuthDialog):
     """登录: 用户名, 密码, Enter."""
 
     def __init__(self, store, *, training: bool = False, **kw):
-        heading = tr("请登录") if not training else tr("培训模式 — 请用学员账号登录")
+        heading = tr("请登录") if not training else tr("培训模式（不产生真实费用）— 请登录")
         super().__init__(tr("登录"), heading, **kw)
         self.store = store
         self.login_edit = QLineEdit(objectName="login")
