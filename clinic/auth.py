@@ -170,7 +170,7 @@ class UserStore:
         if row.role == TRAINEE and not self._settings.training:
             self._audit(login, row.role).append("login", login, "refused", reason="profile")
             raise WrongProfile("学员账号只能在培训模式下登录", f"trainee {login} outside training")
-        verifier, kek = self._check(row, password)
+        _, kek = self._check(row, password)
         with self._engine.connect() as conn:
             slot = conn.execute(select(KeySlot).where(KeySlot.login == login)).first()
         if slot is None:
@@ -367,10 +367,11 @@ class UserStore:
         salt = keyslots.new_salt()
         verifier, kek = keyslots.derive(password, salt, self._kdf, login)
         stamp = now.isoformat()
-        values = dict(name=name, role=role, kdf_salt=salt, kdf_memory_kib=self._kdf.memory_kib,
-                      kdf_iterations=self._kdf.iterations, kdf_lanes=self._kdf.lanes,
-                      pw_verifier=verifier, must_change=must_change, failed_count=0,
-                      locked_until=None, password_changed_at=stamp)
+        values = {"name": name, "role": role, "kdf_salt": salt,
+                  "kdf_memory_kib": self._kdf.memory_kib, "kdf_iterations": self._kdf.iterations,
+                  "kdf_lanes": self._kdf.lanes, "pw_verifier": verifier,
+                  "must_change": must_change, "failed_count": 0, "locked_until": None,
+                  "password_changed_at": stamp}
         if replace:
             conn.execute(update(AppUser).where(AppUser.login == login).values(**values))
             conn.execute(delete(KeySlot).where(KeySlot.login == login))

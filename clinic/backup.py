@@ -102,7 +102,7 @@ def read_header(blob: bytes) -> tuple[str, dict, int, bytes, bytes, int]:
     """(key_id, meta, chunk_size, salt, header bytes, header length); refuses foreign files."""
     if len(blob) < _FIXED.size or blob[:8] != MAGIC:
         raise BackupError("这不是本系统的备份文件", "bad magic")
-    magic, version, kid, salt, chunk, meta_len = _FIXED.unpack_from(blob)
+    _, version, kid, salt, chunk, meta_len = _FIXED.unpack_from(blob)
     if version != VERSION:
         raise BackupError("备份文件版本不受支持，请升级软件", f"backup version {version}")
     end = _FIXED.size + meta_len

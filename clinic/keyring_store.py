@@ -28,7 +28,7 @@ def _keyring():
         return None
     try:
         kr = keyring.get_keyring()
-    except Exception:  # a broken backend is no backend
+    except Exception:  # noqa: BLE001 - a broken or misconfigured backend is no backend
         return None
     if isinstance(kr, fail.Keyring) or getattr(kr, "priority", 0) <= 0:
         return None
@@ -58,7 +58,7 @@ def load_key(settings) -> bytes | None:
         return None
     try:
         raw = kr.get_password(SERVICE, _entry(settings))
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - backends raise their own types
         log.warning("keyring read failed: %s", type(exc).__name__)
         return None
     if not raw:
@@ -81,6 +81,6 @@ def remove_key(settings) -> bool:
         return False
     try:
         kr.delete_password(SERVICE, _entry(settings))
-    except Exception:
+    except Exception:  # noqa: BLE001 - PasswordDeleteError, or a backend's own
         return False
     return True

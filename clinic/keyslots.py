@@ -25,7 +25,7 @@ class KdfParams:
     iterations: int = 3
     lanes: int = 1
 
-    def at_least(self, other: "KdfParams") -> bool:
+    def at_least(self, other: KdfParams) -> bool:
         return (self.memory_kib >= other.memory_kib and self.iterations >= other.iterations
                 and self.lanes >= other.lanes)
 
@@ -61,7 +61,7 @@ def key_id(dek: bytes) -> str:
 
 
 def _slot_aad(slot_id: str, login: str, role: str, purpose: str) -> bytes:
-    return f"clinic key-slot v1|{slot_id}|{login}|{role}|{purpose}".encode("utf-8")
+    return f"clinic key-slot v1|{slot_id}|{login}|{role}|{purpose}".encode()
 
 
 class SlotInvalid(Exception):

@@ -224,7 +224,7 @@ def test_reset_sets_must_change_and_change_clears_it(env):
 
 
 def test_a_role_edited_in_the_database_does_not_open_the_key(env):
-    settings, engine, _, store = env
+    settings, _, _, store = env
     admin = store.create_first_admin("admin", "王管理", PW)
     store.add_user(admin, "w1", "张医生", "worker", "worker pass 1")
     con = sqlite3.connect(settings.db_path)

@@ -4,14 +4,14 @@ import sqlite3
 import pytest
 
 keyring = pytest.importorskip("keyring")
-from keyring.backend import KeyringBackend  # noqa: E402
+from keyring.backend import KeyringBackend
 
-from clinic import keyring_store  # noqa: E402
-from clinic.auth import AuthError, KeySlotInvalid, UserStore  # noqa: E402
-from clinic.config import Settings  # noqa: E402
-from clinic.db import open_database  # noqa: E402
-from clinic.errors import NotAllowed  # noqa: E402
-from clinic.keyslots import KdfParams  # noqa: E402
+from clinic import keyring_store
+from clinic.auth import AuthError, KeySlotInvalid, UserStore
+from clinic.config import Settings
+from clinic.db import open_database
+from clinic.errors import NotAllowed
+from clinic.keyslots import KdfParams
 
 FAST = KdfParams(memory_kib=64, iterations=1, lanes=1)
 PW = "correct horse 1"
@@ -111,7 +111,7 @@ def test_a_tampered_slot_is_refused_even_with_the_keyring(store, memory_keyring)
 
 
 def test_only_an_admin_enables_the_keyring(store, memory_keyring):
-    settings, users = store
+    _, users = store
     admin = users.create_first_admin("admin", "王管理", PW)
     users.add_user(admin, "w1", "张医生", "worker", "worker pass 1")
     with pytest.raises(NotAllowed):

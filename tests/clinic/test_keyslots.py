@@ -47,10 +47,10 @@ def test_wrap_unwrap_round_trip_and_any_flipped_bit_is_refused():
 def test_the_associated_data_binds_slot_login_role_and_purpose():
     dek, kek = keyslots.new_data_key(), keyslots.new_data_key()
     w = keyslots.wrap(dek, kek, slot_id="s1", login="a", role="worker")
-    for kw in (dict(slot_id="s2", login="a", role="worker"),
-               dict(slot_id="s1", login="b", role="worker"),
-               dict(slot_id="s1", login="a", role="admin"),
-               dict(slot_id="s1", login="a", role="worker", purpose="keyring")):
+    for kw in ({"slot_id": "s2", "login": "a", "role": "worker"},
+               {"slot_id": "s1", "login": "b", "role": "worker"},
+               {"slot_id": "s1", "login": "a", "role": "admin"},
+               {"slot_id": "s1", "login": "a", "role": "worker", "purpose": "keyring"}):
         with pytest.raises(SlotInvalid):
             keyslots.unwrap(w, kek, **kw)
 
@@ -119,7 +119,7 @@ def test_the_data_key_is_stored_nowhere_in_clear(two_users):
 
 
 def test_an_admin_session_with_another_data_key_cannot_write_slots(two_users):
-    settings, store, admin = two_users
+    _, store, admin = two_users
     from clinic.auth import Session
     forged = Session(admin.operator, keyslots.new_data_key())
     with pytest.raises(AuthError):

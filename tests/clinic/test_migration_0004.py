@@ -5,6 +5,7 @@ import sqlite3
 
 import pytest
 from alembic import command
+from cryptography.exceptions import InvalidTag
 from sqlalchemy import inspect, text
 
 from clinic.crypto import FieldCipher
@@ -62,7 +63,7 @@ def test_upgrade_from_0003_seals_reasons_and_indexes_id_numbers(tmp_path):
         assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0004"
     assert v1.certno_ref == cipher.keyed_hash(CERTNO)
     assert cipher.open_text(v1.revoke_reason_sealed, "visit.revoke_reason|v1") == REASON
-    with pytest.raises(Exception):  # bound to its row
+    with pytest.raises(InvalidTag):  # bound to its row
         cipher.open_text(v1.revoke_reason_sealed, "visit.revoke_reason|v2")
     assert tuple(v2) == (None, None)
     engine.dispose()
@@ -74,8 +75,8 @@ def test_upgrade_from_0003_seals_reasons_and_indexes_id_numbers(tmp_path):
 
 
 def test_upgrade_without_the_legacy_key_stops_with_a_clear_message(tmp_path):
-    path, engine = _db_at_0003(tmp_path, with_key=False)
-    with pytest.raises(Exception) as exc:
+    _, engine = _db_at_0003(tmp_path, with_key=False)
+    with pytest.raises(RuntimeError) as exc:
         upgrade(engine)
     assert "keys/data.key" in str(exc.value)
     with engine.connect() as conn:  # nothing half-done: still 0003, reason still there
@@ -90,4 +91,15 @@ def test_an_empty_installation_upgrades_without_any_key(tmp_path):
     with engine.connect() as conn:
         assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0004"
     assert not (tmp_path / "keys").exists()
+    engine.dispose()
+
+
+def test_upgrade_with_a_key_file_that_does_not_open_the_rows_stops_clearly(tmp_path):
+    _, engine = _db_at_0003(tmp_path)
+    (tmp_path / "keys" / "data.key").write_bytes(bytes(32))  # another key
+    with pytest.raises(RuntimeError) as exc:
+        upgrade(engine)
+    assert "无法用 keys/data.key 解开" in str(exc.value)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0003"
     engine.dispose()

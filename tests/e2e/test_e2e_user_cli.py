@@ -15,7 +15,7 @@ def _run(home, *args, user=None, password=None, stdin=None):
     env.pop("CLINIC_PASSWORD", None)
     if user:
         env.update(CLINIC_USER=user, CLINIC_PASSWORD=password)
-    return subprocess.run([sys.executable, "-m", "clinic", *args], input=stdin,
+    return subprocess.run([sys.executable, "-m", "clinic", *args], input=stdin, check=False,
                           capture_output=True, text=True, env=env, timeout=60)
 
 

@@ -12,8 +12,8 @@ seals each plaintext `revoke_reason`. Without the file, rows that need it stop t
 import json
 from pathlib import Path
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 revision = "0004"
 down_revision = "0003"
@@ -85,6 +85,8 @@ def upgrade() -> None:
         "WHERE person_sealed IS NOT NULL OR (revoke_reason IS NOT NULL AND revoke_reason != '')"
     )).all()
     if rows:
+        from cryptography.exceptions import InvalidTag
+
         from clinic.crypto import FieldCipher
         cipher = FieldCipher(_legacy_key())
         for visit_id, person_sealed, reason in rows:
@@ -93,7 +95,7 @@ def upgrade() -> None:
                 try:
                     payload = json.loads(cipher.open_text(person_sealed,
                                                           f"visit.person_sealed|{visit_id}"))
-                except Exception as exc:
+                except (InvalidTag, ValueError) as exc:  # wrong key, altered row, bad JSON
                     raise LegacyKeyMissing(
                         f"就诊记录 {visit_id} 的患者信息无法用 keys/data.key 解开，升级已停止"
                         f"（wrong key or damaged row: {type(exc).__name__}）") from None
