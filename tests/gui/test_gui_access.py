@@ -527,3 +527,24 @@ def test_a_worker_revokes_and_reprints_from_the_other_work_buttons(qtbot, desk, 
     assert w.message.property("kind") == "ok" and "已撤销结算" in w.message.text(), w.message.text()
     assert w.counter.visit_row(visit_id).state == "revoked"
     assert w.name_value.text() == "—"  # the revoked visit left the counter
+
+
+def test_with_the_network_down_a_worker_takes_self_pay_for_the_prescription_on_screen(
+        qtbot, desk):
+    w = desk("worker")  # the insurer is unreachable: no patient lookup, no settlement
+    asked: list = []
+    w.confirm = lambda title, text: asked.append(text) or True
+    qtbot.keyClicks(w.picker.search_box, "xbdp")
+    qtbot.keyClick(w.picker.search_box, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: w.action_buttons["self_pay"].isEnabled())
+    total = sum(it.amount_fen for it in w._items)
+    w.activateWindow()
+    qtbot.waitUntil(w.isActiveWindow)
+    qtbot.keyClick(w.focusWidget() or w, Qt.Key.Key_F6)
+    qtbot.waitUntil(lambda: w.runner.idle and w._settlement is not None, timeout=WORKER_TIMEOUT_MS)
+    assert len(asked) == 1 and "现金" in asked[0]
+    assert w.message.property("kind") == "ok" and "自费" in w.message.text()
+    row = w.counter.visit_row(w._settlement.visit_id)
+    assert row.state == "self_paid" and row.self_pay
+    assert w._settlement.split.psn_cash_pay == total and w._settlement.split.fund_pay_sumamt == 0
+    assert not w.action_buttons["self_pay"].isEnabled()  # taken once, not twice
