@@ -548,3 +548,24 @@ def test_with_the_network_down_a_worker_takes_self_pay_for_the_prescription_on_s
     assert row.state == "self_paid" and row.self_pay
     assert w._settlement.split.psn_cash_pay == total and w._settlement.split.fund_pay_sumamt == 0
     assert not w.action_buttons["self_pay"].isEnabled()  # taken once, not twice
+
+
+def test_the_idle_watch_takes_a_datetime_clock_and_zero_minutes_never_locks(qtbot):
+    from clinic.gui.idle_lock import IdleWatch
+    now = [datetime(2026, 11, 30, 9, 0)]
+    watch = IdleWatch(2, clock=lambda: now[0])
+    fired: list = []
+    watch.idle.connect(lambda: fired.append(True))
+    now[0] += timedelta(minutes=1, seconds=59)
+    assert not watch.check()
+    now[0] += timedelta(seconds=1)
+    assert watch.check() and fired == [True]
+    assert not watch.check() and fired == [True]  # once, until reset
+    watch.reset()
+    assert not watch.check()
+    watch.stop()
+
+    never = IdleWatch(0, clock=lambda: now[0])
+    now[0] += timedelta(days=1)
+    assert not never.check() and not never.timer.isActive()
+    never.stop()
