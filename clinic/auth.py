@@ -265,7 +265,9 @@ class UserStore:
         with self._engine.begin() as conn:
             if conn.execute(select(AppUser.login).where(AppUser.login == login)).first():
                 raise AuthError(f"用户名 {login} 已存在", f"{login} exists")
-            self._write_user(conn, login, name, role, password, by.data_key, self._clock())
+            # The administrator chose this password: the user replaces it at first login.
+            self._write_user(conn, login, name, role, password, by.data_key, self._clock(),
+                             must_change=True)
         self._audit(by.operator.opter, by.operator.role).append("user_add", login, "ok",
                                                                 role=role)
 

@@ -371,6 +371,10 @@ def _login_for(args, settings: Settings):
     from .auth import login_from_env_or_prompt
     from .roles import require
     session = login_from_env_or_prompt(settings)
+    if session.must_change_password:
+        from .auth import AuthError
+        raise AuthError("请先修改密码（管理员设置或重置的密码只能用来改密码）：clinic user passwd",
+                        f"{session.operator.opter} must change password")
     require(session.operator, needs)
     log.info("command %s by %s (%s)", args.command, session.operator.opter, session.operator.role)
     return session

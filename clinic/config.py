@@ -24,8 +24,6 @@ class Settings:
     fixmedins_name: str = "枫泾镇新春村卫生室"
     mdtrtarea_admvs: str = "310116"
     terminal: str = "counter-1"
-    opter: str = "D0001"
-    opter_name: str = "张医生"
     dept_code: str = "A03"
     dept_name: str = "全科"
     reader_url: str = ""
@@ -57,8 +55,6 @@ class Settings:
 _ENV = {  # env var -> field; env wins over the file so a test or a kiosk can pin a value
     "CLINIC_NETWORK": "network_url",
     "CLINIC_READER": "reader_url",
-    "CLINIC_OPERATOR": "opter",
-    "CLINIC_OPERATOR_NAME": "opter_name",
     "CLINIC_FIXMEDINS_CODE": "fixmedins_code",
     "CLINIC_FIXMEDINS_NAME": "fixmedins_name",
     "CLINIC_TIMEOUT": "timeout_seconds",

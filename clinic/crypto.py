@@ -1,6 +1,6 @@
 """Patient data at rest: AES-GCM field sealing and keyed hashes under a per-installation data key.
 
-The key file is a first step; issue 8 wraps it with the administrator's passphrase or keyring.
+The data key itself is never stored in clear: clinic.auth unwraps it at login (docs/security.md).
 """
 from __future__ import annotations
 
@@ -58,14 +58,6 @@ def write_private_once(path: Path, data: bytes) -> None:
         pass
     finally:
         os.unlink(tmp)
-
-
-def load_or_create_key(keys_dir: Path) -> bytes:
-    keys_dir.mkdir(parents=True, exist_ok=True)
-    path = keys_dir / "data.key"
-    if not path.exists():
-        write_private_once(path, AESGCM.generate_key(bit_length=256))
-    return path.read_bytes()  # whichever key won, every process reads the same one
 
 
 def mask_id(certno: str) -> str:

@@ -56,7 +56,8 @@ def make_user(settings, login: str, role: str, password: str = TEST_PASSWORD):
     engine = open_database(settings.db_path)
     try:
         store = UserStore(engine, settings)
-        store.add_user(admin, login, f"测试{role}", role, password)
-        return store.login(login, password)
+        store.add_user(admin, login, f"测试{role}", role, "given-by-admin-1")
+        first = store.login(login, "given-by-admin-1")   # must change it before anything else
+        return store.change_password(first, "given-by-admin-1", password)
     finally:
         engine.dispose()

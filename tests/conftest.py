@@ -9,7 +9,7 @@ def isolated_homes(tmp_path_factory, monkeypatch):
     base = tmp_path_factory.mktemp("homes")
     monkeypatch.setenv("CLINIC_HOME", str(base / "clinic"))
     monkeypatch.setenv("CLINIC_TRAINING_HOME", str(base / "clinic-training"))
-    for var in ("CLINIC_NETWORK", "CLINIC_READER", "CLINIC_OPERATOR", "CLINIC_TIMEOUT"):
+    for var in ("CLINIC_NETWORK", "CLINIC_READER", "CLINIC_TIMEOUT"):
         monkeypatch.delenv(var, raising=False)
     # `clinic` processes log in as the test administrator (auth_helpers.ensure_admin makes it).
     from auth_helpers import TEST_ADMIN, TEST_PASSWORD

@@ -59,8 +59,8 @@ def main(argv: list[str] | None = None) -> int:
         try:  # the home's administrator adds the village doctor, who then logs in
             store, password = UserStore(engine, settings), secrets.token_urlsafe(18)
             admin = store.create_first_admin("admin", "管理员", password)
-            store.add_user(admin, settings.opter, settings.opter_name, "worker", password)
-            session = store.login(settings.opter, password)
+            store.add_user(admin, "D0001", "张医生", "worker", password)
+            session = store.login("D0001", password)
         finally:
             engine.dispose()
         counter = Counter(settings, session)

@@ -14,12 +14,12 @@ def test_data_directory_comes_from_clinic_home(isolated_homes):
 def test_config_file_then_environment_override(isolated_homes, monkeypatch):
     home = isolated_homes / "clinic"
     home.mkdir(parents=True, exist_ok=True)
-    (home / "config.toml").write_text('network_url = "http://127.0.0.1:9999"\nopter = "D0042"\n',
+    (home / "config.toml").write_text('network_url = "http://127.0.0.1:9999"\nterminal = "c-2"\n',
                                       encoding="utf-8")
     assert load_settings().network_url == "http://127.0.0.1:9999"
     monkeypatch.setenv("CLINIC_NETWORK", "http://127.0.0.1:7777")
     s = load_settings()
-    assert s.network_url == "http://127.0.0.1:7777" and s.opter == "D0042"
+    assert s.network_url == "http://127.0.0.1:7777" and s.terminal == "c-2"
 
 
 def test_training_home_is_a_sibling_never_inside_the_real_one(monkeypatch, tmp_path):

@@ -3,7 +3,7 @@ import os
 import pytest
 from cryptography.exceptions import InvalidTag
 
-from clinic.crypto import FieldCipher, load_or_create_key, mask_id
+from clinic.crypto import FieldCipher, mask_id
 
 
 def test_sealed_field_opens_only_in_its_own_row():
@@ -21,12 +21,6 @@ def test_flipped_bit_is_detected():
     sealed[-1] ^= 1
     with pytest.raises(InvalidTag):
         c.open(bytes(sealed), b"aad")
-
-
-def test_key_file_is_created_once_with_owner_only_permissions(tmp_path):
-    k1 = load_or_create_key(tmp_path)
-    assert load_or_create_key(tmp_path) == k1
-    assert (tmp_path / "data.key").stat().st_mode & 0o077 == 0
 
 
 def test_keyed_hash_is_stable_per_key_and_not_the_value():
@@ -49,9 +43,9 @@ def test_mask_id_keeps_region_and_last_four():
 
 def test_a_key_written_meanwhile_by_another_process_is_kept_not_overwritten(tmp_path):
     from clinic.crypto import write_private_once
-    path = tmp_path / "data.key"
+    path = tmp_path / "audit_signing.key"
     write_private_once(path, b"first")
     write_private_once(path, b"second")  # the slower of two starting processes
     assert path.read_bytes() == b"first"
-    assert load_or_create_key(tmp_path) == b"first"
+    assert path.stat().st_mode & 0o077 == 0
     assert not list(tmp_path.glob("*.tmp"))

@@ -1,6 +1,5 @@
 """Key slots: the data key wrapped under each user's password-derived key (clinic.keyslots)."""
 import sqlite3
-import time
 
 import pytest
 
@@ -8,7 +7,7 @@ from clinic import keyslots
 from clinic.auth import AuthError, BadCredentials, KeySlotInvalid, UserStore
 from clinic.config import Settings
 from clinic.db import open_database
-from clinic.keyslots import DEFAULT_KDF, KdfParams, SlotInvalid
+from clinic.keyslots import KdfParams, SlotInvalid
 
 FAST = KdfParams(memory_kib=64, iterations=1, lanes=1)
 PW = "correct horse 1"
@@ -125,16 +124,3 @@ def test_an_admin_session_with_another_data_key_cannot_write_slots(two_users):
     with pytest.raises(AuthError):
         store.add_user(forged, "w2", "李医生", "worker", "worker pass 2")
 
-
-def test_unlock_with_default_parameters_takes_under_a_second(tmp_path):
-    settings = Settings(home=tmp_path)
-    engine = open_database(settings.db_path)
-    store = UserStore(engine, settings, kdf=DEFAULT_KDF)
-    store.create_first_admin("admin", "王管理", PW)
-    times = []
-    for _ in range(3):  # the best of 3: a shared, busy test machine adds only delays
-        t0 = time.perf_counter()
-        store.login("admin", PW)
-        times.append(time.perf_counter() - t0)
-    assert min(times) < 1.0
-    engine.dispose()

@@ -42,9 +42,18 @@ def test_user_lifecycle_from_the_command_line(tmp_path):
     users = {u["login"]: u for u in json.loads(r.stdout)}
     assert users["w1"]["role"] == "worker" and not users["w1"]["disabled"]
 
+    # The password the administrator chose only lets the worker change it.
+    assert users["w1"]["must_change"]
+    r = _run(home, "visit", "list", user="w1", password="worker pass 1")
+    assert r.returncode == 6 and "clinic user passwd" in r.stderr
+    r = _run(home, "user", "passwd", "--password-stdin", user="w1", password="worker pass 1",
+             stdin="worker pass 1\nworker own 1\n")
+    assert r.returncode == 0, r.stderr
+    assert _run(home, "visit", "list", user="w1", password="worker own 1").returncode == 0
+
     # A worker may not manage users.
     r = _run(home, "user", "add", "w2", "--name", "李", "--role", "worker", "--password-stdin",
-             user="w1", password="worker pass 1", stdin="worker pass 2\n")
+             user="w1", password="worker own 1", stdin="worker pass 2\n")
     assert r.returncode == 6 and "管理用户" in r.stderr
 
     # Wrong password: refused with the tries left; the password never reaches the log.
@@ -67,7 +76,8 @@ def test_user_lifecycle_from_the_command_line(tmp_path):
     assert r.returncode == 6 and "停用" in r.stderr
 
     log = (home / "logs" / "clinic.log").read_text(encoding="utf-8")
-    for secret in (ADMIN_PW, "worker pass 1", "temporary 1", "my own secret", "not the password"):
+    for secret in (ADMIN_PW, "worker pass 1", "worker own 1", "temporary 1", "my own secret",
+                   "not the password"):
         assert secret not in log
 
 
@@ -97,5 +107,8 @@ def test_backup_create_verify_restore_from_the_command_line(tmp_path):
     r = _run(home, "user", "add", "s1", "--name", "督导", "--role", "supervisor",
              "--password-stdin", user=ADMIN, password=ADMIN_PW, stdin="super pass 1\n")
     assert r.returncode == 0, r.stderr
-    r = clinic(home, "backup", "create", env={"CLINIC_USER": "s1", "CLINIC_PASSWORD": "super pass 1"})
+    r = _run(home, "user", "passwd", "--password-stdin", user="s1", password="super pass 1",
+             stdin="super pass 1\nsuper own 1\n")
+    assert r.returncode == 0, r.stderr
+    r = clinic(home, "backup", "create", env={"CLINIC_USER": "s1", "CLINIC_PASSWORD": "super own 1"})
     assert r.returncode == 6 and "备份" in r.stderr
