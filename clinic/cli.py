@@ -9,12 +9,7 @@ from dataclasses import asdict, replace
 
 from settlement.money import yuan
 
-from .config import (
-    Settings,
-    TrainingIsolationError,
-    assert_training_isolated,
-    load_settings,
-)
+from .config import Settings, TrainingIsolationError, assert_training_isolated, load_settings
 from .errors import CardProblem, CounterError
 from .roles import LOGIN_IN_WINDOW, NO_LOGIN, SELF_LOGIN
 

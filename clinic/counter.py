@@ -14,6 +14,7 @@ from dataclasses import asdict, replace
 from datetime import date, datetime
 from typing import Any, Callable
 
+from cryptography.exceptions import InvalidTag
 from sqlalchemy import select
 
 from cardreader.card import CardData
@@ -22,12 +23,8 @@ from formulary.catalog import Formulary
 from formulary.diagnoses import DiagnosisList
 from settlement import messages, wire
 from settlement.client import Answer, InsurerClient
-from settlement.errors import (
-    GatewayRejected,
-    InsurerRefused,
-    NetworkUnreachable,
-    OutcomeUnknown,
-)
+from settlement.errors import (GatewayRejected, InsurerRefused, NetworkUnreachable,
+                               OutcomeUnknown)
 from settlement.journal import Journal
 from settlement.values import Credential, FeeLine, Person, SetlInfo
 
@@ -38,14 +35,8 @@ from .crashpoints import crash_point
 from .crypto import FieldCipher, redact
 from .db import open_database
 from .domain import Operator, RxItem, Settlement, Split, VisitResult
-from .errors import (
-    BlockedByFormulary,
-    CardProblem,
-    NetworkProblem,
-    NotAllowed,
-    OutcomeUnknownProblem,
-    RefusedByInsurer,
-)
+from .errors import (BlockedByFormulary, CardProblem, CounterError, NetworkProblem, NotAllowed,
+                     OutcomeUnknownProblem, RefusedByInsurer)
 from .models import SignIn, Visit
 from .receipt import ReceiptHeader, receipt_lines, write_pdf
 
@@ -282,7 +273,11 @@ class Counter:
             return self._parties[visit_id]
         with self.engine.connect() as conn:
             sealed = conn.execute(select(Visit.person_sealed).where(Visit.id == visit_id)).scalar_one()
-        payload = json.loads(self.cipher.open_text(sealed, f"visit.person_sealed|{visit_id}"))
+        try:
+            payload = json.loads(self.cipher.open_text(sealed, f"visit.person_sealed|{visit_id}"))
+        except (InvalidTag, ValueError) as exc:  # altered, moved from another row, or another key
+            raise CounterError("这笔就诊的患者资料打不开：数据被改动过，或不是本机的数据。请联系技术支持",
+                               f"visit {visit_id} person_sealed: {type(exc).__name__}") from None
         p = payload["person"]
         p["brdy"] = date.fromisoformat(p["brdy"]) if p["brdy"] else None
         return Person(**p), Credential(**payload["cred"])
