@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from cryptography.exceptions import InvalidTag
 from sqlalchemy import insert, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
@@ -229,8 +230,8 @@ class AuditLog:
         self._counter = counter
         settings = counter.settings
         try:
-            self._town_key = audit_keys.town_key(settings.keys_dir)
-        except (OSError, ValueError) as exc:
+            self._town_key = audit_keys.town_key(settings.keys_dir, counter.cipher)
+        except (OSError, ValueError, InvalidTag) as exc:
             log.warning("town pseudonym key unusable: %s", exc)
             self._town_key = None
         formulary = getattr(counter, "formulary", None)

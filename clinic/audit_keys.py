@@ -116,14 +116,50 @@ def signature_ok(pub: bytes, sig_hex: str, domain_payload: bytes) -> bool:
 
 # ---- the town pseudonym key -------------------------------------------------------------
 
-def town_key(keys_dir: Path) -> bytes | None:
+TOWN_KEY_SEALED = "town_pseudonym.sealed"
+_TOWN_AAD = b"keys/town_pseudonym.sealed"
+
+
+def town_key(keys_dir: Path, cipher=None) -> bytes | None:
+    """The town key, kept sealed under the data key: with it and a copied audit log, a thief
+    could try every ID number of the district against the pseudonyms. A plain key file the
+    supervisor handed over (`keys/town_pseudonym.key`) is sealed at first use and shredded."""
+    sealed = keys_dir / TOWN_KEY_SEALED
+    if sealed.exists() and cipher is not None:
+        return cipher.open(sealed.read_bytes(), _TOWN_AAD)
     path = keys_dir / TOWN_KEY_FILE
     if not path.exists():
         return None
     raw = bytes.fromhex(path.read_text().strip())
     if len(raw) != 32:
         raise KeyFileError(f"{path}: town pseudonym key must be 32 bytes")
+    if cipher is not None:
+        install_town_key(keys_dir, raw, cipher)
+        _shred(path)
     return raw
+
+
+def install_town_key(keys_dir: Path, key: bytes, cipher) -> Path:
+    keys_dir.mkdir(parents=True, exist_ok=True)
+    out = keys_dir / TOWN_KEY_SEALED
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, cipher.seal(key, _TOWN_AAD))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, out)
+    return out
+
+
+def _shred(path: Path) -> None:
+    with open(path, "r+b") as fh:
+        fh.write(b"\0" * max(1, path.stat().st_size))
+        fh.flush()
+        os.fsync(fh.fileno())
+    path.unlink()
 
 
 def write_town_key(path: Path) -> None:

@@ -159,8 +159,14 @@ def test_the_counter_records_start_and_stop_and_signs_the_head_when_it_closes(tm
 
 def test_visit_events_carry_protected_context_and_no_identifier_in_clear(tmp_path):
     settings = load_settings(home=tmp_path / "home")
-    audit_keys.write_town_key(settings.keys_dir / audit_keys.TOWN_KEY_FILE)
+    plain = settings.keys_dir / audit_keys.TOWN_KEY_FILE
+    audit_keys.write_town_key(plain)                     # as the supervisor hands it over
+    town = bytes.fromhex(plain.read_text())
     counter = Counter(settings, admin_session(settings))
+    # Sealed under the data key at first use; the plain copy is gone from the data directory.
+    sealed = (settings.keys_dir / audit_keys.TOWN_KEY_SEALED).read_bytes()
+    assert not plain.exists() and town not in sealed and town.hex().encode() not in sealed
+    assert audit_keys.town_key(settings.keys_dir, counter.cipher) == town
     person = Person("31011600000000001234", "王秀英", "310116194301011234", "2",
                     date(1943, 1, 1), 83, "390", "11", "1", 0, "310116")
     cred = Credential("03", "K31011600123", "SN123", person.certno, person.psn_name)
