@@ -6,9 +6,7 @@ that answer byte for byte, also after a restart.
 """
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import functools
 import hashlib
 import itertools
 import logging
@@ -16,7 +14,6 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -38,9 +35,10 @@ from settlement.gateway import (
 )
 
 from . import catalogue as catalogue_mod
-from . import sql
+from . import jsonout, sql
 from .db import is_postgres, make_engine, seed_registry, seed_year_totals
 from .asgi import ServiceApp
+from .dbthreads import DbThreads
 from .faults import DROP, FaultPlan
 from .policy import Policy, load_policy
 from .registry import DEFAULT_SEED, INSUPLC_ADMDVS, build_registry
@@ -66,14 +64,9 @@ def beijing_now() -> datetime:
 
 def body_hash(obj: Any) -> str:
     """Hash of the parsed body with keys sorted: whitespace and key order do not matter,
-    every value does."""
-    def canon(x: Any) -> Any:
-        if isinstance(x, dict):
-            return {k: canon(x[k]) for k in sorted(x)}
-        if isinstance(x, list):
-            return [canon(v) for v in x]
-        return x
-    return hashlib.sha256(wire.dumps(canon(obj))).hexdigest()
+    every value does. (The bytes hashed are wire.dumps of the key-sorted body, as stored
+    by earlier versions: jsonout writes them without building the sorted copy.)"""
+    return hashlib.sha256(jsonout.dumps(obj, sort_keys=True)).hexdigest()
 
 
 class Simulator:
@@ -101,7 +94,7 @@ class Simulator:
         self.main = self.main_cur = self.nonce_cur = None  # SQLite: the process's connections
         # The threads that run the blocking database work. Bounded: each holds its own
         # PostgreSQL connections (two), and a transaction waiting for a lock holds a thread.
-        self.executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="sim-db")
+        self.threads = DbThreads(16)
         dbapi = engine.dialect.loaded_dbapi
         self._conflicts = (IntegrityError, OperationalError, dbapi.IntegrityError,
                            dbapi.OperationalError)
@@ -109,7 +102,7 @@ class Simulator:
 
     def close(self) -> None:
         """Close every database connection (before a fork, at shutdown)."""
-        self.executor.shutdown(wait=True)
+        self.threads.shutdown()
         with self._conns_lock:
             conns, self._conns = self._conns, []
         for c in conns:
@@ -126,7 +119,7 @@ class Simulator:
                 warn_msg: str = "") -> bytes:
         now = self.clock()
         stamp = f"{now:%Y%m%d%H%M%S}{now.microsecond // 1000:03d}"
-        return wire.dumps({
+        return jsonout.dumps({
             "infcode": infcode,
             "inf_refmsgid": f"{INSUPLC_ADMDVS}{stamp}{next(self._serial) % 10_000_000:07d}",
             "refmsg_time": f"{received:%Y%m%d%H%M%S}{received.microsecond // 1000:03d}",
@@ -218,8 +211,7 @@ class Simulator:
 
     async def run(self, fn, *args):
         """Run blocking database work on the simulator's threads, never on the event loop."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, functools.partial(fn, *args))
+        return await self.threads.run(fn, *args)
 
     # ---- one request ----------------------------------------------------------------
     def serve(self, headers: dict[str, str], body: bytes) -> tuple[int, bytes, bytes, list]:
