@@ -288,10 +288,21 @@ class Simulator:
     def _transaction(self, req: _Request, fault: str | None) -> bytes:
         """One database transaction: the msgid's lock, the replay check, the business effect
         and the message-log row, committed together. A refusal rolls the effect back and
-        stores only its answer (in a new transaction under the msgid's lock again)."""
+        stores only its answer (in a new transaction under the msgid's lock again).
+
+        PostgreSQL, a transaction written in plain SQL (handler(..., plain_sql=True)): in
+        psycopg's pipeline mode, so statements whose result is not read go out together with
+        the next one that is read (BEGIN, the lock and the replay check in one round trip;
+        a settlement's writes, the log row and COMMIT in another)."""
         conn = self._main_conn()
         holder = self._local if self.postgres else self
         cur = holder.main_cur
+        if self.postgres and getattr(HANDLERS.get(req.infno), "plain_sql", False):
+            with cur.connection.pipeline():
+                return self._transaction_on(conn, cur, req, fault)
+        return self._transaction_on(conn, cur, req, fault)
+
+    def _transaction_on(self, conn: Connection, cur, req: _Request, fault: str | None) -> bytes:
         trans = conn.begin()
         try:
             resp = self._run(conn, cur, req, fault)
@@ -303,7 +314,17 @@ class Simulator:
                 resp = self._store_refusal(cur, req, resp.err_msg)
             if fault == "drop_before_commit":
                 raise _Dropped()
-            trans.commit()
+            try:
+                trans.commit()
+            except self._data_errors:
+                # Pipeline mode: a value PostgreSQL refuses shows at the commit, not at the
+                # statement. The same refusal as when the handler meets it.
+                if trans.is_active:
+                    trans.rollback()
+                log.info("%s %s refused: a value too long or out of range", req.infno, req.msgid)
+                trans = conn.begin()
+                resp = self._store_refusal(cur, req, DATA_REFUSAL)
+                trans.commit()
             return resp
         except BaseException:
             try:
@@ -367,7 +388,7 @@ class Simulator:
             except self._data_errors:
                 # PostgreSQL checks lengths and ranges SQLite lets through.
                 log.info("%s %s refused: a value too long or out of range", req.infno, req.msgid)
-                err_msg = "报文字段超长或数值超出范围"
+                err_msg = DATA_REFUSAL
             finally:
                 if ctx is not None and ctx._s is not None:
                     ctx._s.close()
@@ -427,6 +448,7 @@ class _Refused:
 
 
 RETRIES = 5
+DATA_REFUSAL = "报文字段超长或数值超出范围"
 
 
 @dataclass(frozen=True)

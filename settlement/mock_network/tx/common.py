@@ -22,9 +22,13 @@ HANDLERS: dict[str, Handler] = {}
 REGION = INSUPLC_ADMDVS
 
 
-def handler(infno: str, *, needs_sign_in: bool = True):
+def handler(infno: str, *, needs_sign_in: bool = True, plain_sql: bool = False):
+    """Register fn for infno. plain_sql: it uses only ctx.q/ctx.one/ctx.cur (never the ORM
+    session ctx.s, nor a write's rowcount), so on PostgreSQL it may run in pipeline mode
+    (app.Simulator._transaction)."""
     def deco(fn: Handler) -> Handler:
         fn.needs_sign_in = needs_sign_in  # type: ignore[attr-defined]
+        fn.plain_sql = plain_sql  # type: ignore[attr-defined]
         HANDLERS[infno] = fn
         return fn
     return deco

@@ -27,7 +27,7 @@ def _prop(d: Decimal) -> Decimal:
     return d.quantize(Decimal("0.01"))
 
 
-@handler("2204")
+@handler("2204", plain_sql=True)
 def upload(ctx: Ctx, inp: dict) -> dict:
     lines = inp.get("feedetail") if isinstance(inp, dict) else None
     if not isinstance(lines, list) or not lines:

@@ -59,7 +59,7 @@ def find(ctx: Ctx, d: dict) -> tuple[PersonRow, int]:
     return found
 
 
-@handler("1101")
+@handler("1101", plain_sql=True)
 def person_info(ctx: Ctx, inp: dict) -> dict:
     p, balc = find(ctx, node(inp, "data"))
     return {

@@ -155,7 +155,7 @@ def _amounts(out: Outcome) -> dict[str, int]:
     return {k: getattr(out, k) for k in AMOUNTS}
 
 
-@handler("2206")
+@handler("2206", plain_sql=True)
 def pre_settle(ctx: Ctx, inp: dict) -> dict:
     c = _compute(ctx, node(inp, "data"))
     return {"setlinfo": setlinfo(ctx, c.p, c.v, _amounts(c.out), setl_id=None, setl_time=None,
@@ -164,7 +164,7 @@ def pre_settle(ctx: Ctx, inp: dict) -> dict:
             "setldetail": setldetail(ctx, c.v.insutype, c.out, c.balance)}
 
 
-@handler("2207")
+@handler("2207", plain_sql=True)
 def settle_visit(ctx: Ctx, inp: dict) -> dict:
     d = node(inp, "data")
     c = _compute(ctx, d)

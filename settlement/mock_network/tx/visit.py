@@ -39,7 +39,7 @@ def open_visit(ctx: Ctx, mdtrt_id: str, psn_no: str) -> VisitRow:
     return v
 
 
-@handler("2201")
+@handler("2201", plain_sql=True)
 def register(ctx: Ctx, inp: dict) -> dict:
     d = node(inp, "data")
     p = person(ctx, text(d, "psn_no"))
@@ -75,7 +75,7 @@ def cancel_registration(ctx: Ctx, inp: dict) -> None:
     ctx.q("UPDATE visit SET status = 'cancelled' WHERE mdtrt_id = %s", (v.mdtrt_id,))
 
 
-@handler("2203")
+@handler("2203", plain_sql=True)
 def visit_info(ctx: Ctx, inp: dict) -> None:
     m = node(inp, "mdtrtinfo")
     p = person(ctx, text(m, "psn_no"))
