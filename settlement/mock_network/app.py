@@ -19,7 +19,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -99,6 +99,7 @@ class Simulator:
         self._conflicts = (IntegrityError, OperationalError, dbapi.IntegrityError,
                            dbapi.OperationalError)
         self._data_errors = (DataError, dbapi.DataError)
+        self._db_errors = (DBAPIError, dbapi.Error)
 
     def close(self) -> None:
         """Close every database connection (before a fork, at shutdown)."""
@@ -298,44 +299,63 @@ class Simulator:
         holder = self._local if self.postgres else self
         cur = holder.main_cur
         if self.postgres and getattr(HANDLERS.get(req.infno), "plain_sql", False):
-            with cur.connection.pipeline():
-                return self._transaction_on(conn, cur, req, fault)
+            with cur.connection.pipeline() as pipeline:
+                self._local.pipeline = pipeline
+                try:
+                    return self._transaction_on(conn, cur, req, fault)
+                finally:
+                    self._local.pipeline = None
         return self._transaction_on(conn, cur, req, fault)
 
     def _transaction_on(self, conn: Connection, cur, req: _Request, fault: str | None) -> bytes:
         trans = conn.begin()
         try:
-            resp = self._run(conn, cur, req, fault)
-            if isinstance(resp, _Refused):  # refused after the handler ran: keep nothing of it
-                trans.rollback()
-                if fault == "drop_before_commit":
-                    raise _Dropped()  # the refusal is lost with the request: nothing remembered
-                trans = conn.begin()
-                resp = self._store_refusal(cur, req, resp.err_msg)
-            if fault == "drop_before_commit":
-                raise _Dropped()
             try:
+                resp = self._run(conn, cur, req, fault)
+                if isinstance(resp, _Refused):  # refused after the handler ran: keep nothing of it
+                    self._rollback(trans, cur)
+                    if fault == "drop_before_commit":
+                        raise _Dropped()  # the refusal is lost with the request: nothing remembered
+                    trans = conn.begin()
+                    resp = self._store_refusal(cur, req, resp.err_msg)
+                if fault == "drop_before_commit":
+                    raise _Dropped()
                 trans.commit()
+                return resp
             except self._data_errors:
-                # Pipeline mode: a value PostgreSQL refuses shows at the commit, not at the
-                # statement. The same refusal as when the handler meets it.
-                if trans.is_active:
-                    trans.rollback()
+                # Pipeline mode: a value PostgreSQL refuses shows at a later statement or at
+                # COMMIT, not at its own. The same refusal as when the handler meets it.
+                self._rollback(trans, cur)
                 log.info("%s %s refused: a value too long or out of range", req.infno, req.msgid)
+                if fault == "drop_before_commit":
+                    raise _Dropped() from None
                 trans = conn.begin()
                 resp = self._store_refusal(cur, req, DATA_REFUSAL)
                 trans.commit()
-            return resp
+                return resp
         except BaseException:
             try:
-                if trans.is_active:
-                    trans.rollback()
+                self._rollback(trans, cur)
             except Exception:  # noqa: BLE001 - the connection is gone: make a new one next time
                 self._drop_conns()
             else:
                 if getattr(cur.connection, "closed", False):  # psycopg: lost the server
                     self._drop_conns()
             raise
+
+    def _rollback(self, trans, cur) -> None:
+        pipeline = getattr(self._local, "pipeline", None)
+        if pipeline is not None:
+            # After an error the statements queued behind it answer "pipeline aborted" at the
+            # next sync; take those answers first, then the rollback goes through.
+            for _ in range(3):
+                try:
+                    pipeline.sync()
+                    break
+                except self._db_errors:
+                    continue
+        trans.rollback()  # closes SQLAlchemy's record of it (a no-op for one already closed)
+        cur.connection.rollback()  # and the driver's: a failed COMMIT leaves it open
 
     def _prelude(self, cur, req: _Request) -> tuple:
         """Under the msgid's lock: the stored answer, the reversal tombstone, the sign-in."""
