@@ -6,8 +6,13 @@
 PostgreSQL: a throwaway cluster of its own, started here WITH fsync and synchronous_commit on
 (the test cluster of scripts/test-postgres.sh runs with fsync off and would flatter it).
 
-Each counter is a thread with its own institution code, sign-in, HTTP connection and patients
-(no two counters share a patient, as no two clinics share one at the same minute). Reported:
+Each counter is a thread with its own institution code, sign-in, keep-alive HTTP connection
+(http.client) and patients (no two counters share a patient, as no two clinics share one at
+the same minute). Every request is a real envelope with fresh x-tif-* signature headers; every
+answer is checked: HTTP 200, infcode 0, and for 2206/2207 the setlinfo identities and 2207's
+amounts equal to 2206's. Latency is per call, from the request's send to its answer read in
+full (the headers are signed inside that window; building the body and parsing the answer
+are outside it, as before). Reported:
 complete visits per second, per-call latency p50/p95/p99, and the floor: the same number of
 threads doing GET /health (the cheapest route of the same server) for the same time, with
 the ratio of a call to it. The load generator runs on the same 2-core machine and takes CPU
