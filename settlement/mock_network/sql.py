@@ -54,12 +54,13 @@ def next_serial(db: Db, cur, name: str) -> int:
     if db.postgres:
         cur.execute(f"SELECT nextval('sim_serial_{name}')")
         return cur.fetchone()[0]
-    cur.execute("UPDATE counter SET value = value + 1 WHERE name = ? RETURNING value", (name,))
-    row = cur.fetchone()
-    if row is not None:
-        return row[0]
-    cur.execute("INSERT INTO counter (name, value) VALUES (?, 1)", (name,))
-    return 1
+    # (no UPDATE ... RETURNING: it needs SQLite 3.35, older systems' Pythons link older ones)
+    cur.execute("UPDATE counter SET value = value + 1 WHERE name = ?", (name,))
+    if cur.rowcount == 0:
+        cur.execute("INSERT INTO counter (name, value) VALUES (?, 1)", (name,))
+        return 1
+    cur.execute("SELECT value FROM counter WHERE name = ?", (name,))
+    return cur.fetchone()[0]
 
 
 def lock_key(db: Db, cur, key: str) -> None:
