@@ -36,8 +36,8 @@ from settlement.gateway import (
 
 from . import catalogue as catalogue_mod
 from . import jsonout, sql
-from .db import is_postgres, make_engine, seed_registry, seed_year_totals
 from .asgi import ServiceApp
+from .db import is_postgres, make_engine, seed_registry, seed_year_totals
 from .dbthreads import DbThreads
 from .faults import DROP, FaultPlan
 from .policy import Policy, load_policy

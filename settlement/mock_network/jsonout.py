@@ -10,7 +10,7 @@ checks it against wire.dumps.
 from __future__ import annotations
 
 from decimal import Decimal
-from json.encoder import encode_basestring  # what json.dumps(s, ensure_ascii=False) uses
+from json.encoder import encode_basestring  # json.dumps(s, ensure_ascii=False) uses it
 from typing import Any
 
 from settlement.wire import WireError

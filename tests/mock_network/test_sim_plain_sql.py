@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from mock_network.conftest import q1101, q2201, q2206, q2207, new_visit
+from mock_network.conftest import new_visit, q1101, q2201, q2206, q2207
 from settlement import wire
 from settlement.mock_network.registry import default_villager
 

@@ -162,9 +162,22 @@ PERSON_COLS = ("psn_no, certno, card_no, card_sn, card_expiry_date, psn_name, ge
 class PersonRow:
     """The registry fields of one person, read with PERSON_COLS (the person table is never
     written after seeding)."""
-    __slots__ = ("psn_no", "certno", "card_no", "card_sn", "card_expiry_date", "psn_name",
-                 "gend", "naty", "brdy", "insutype", "psn_type", "insu_state", "insu_date",
-                 "emp_name")
+    __slots__ = (
+        "brdy",
+        "card_expiry_date",
+        "card_no",
+        "card_sn",
+        "certno",
+        "emp_name",
+        "gend",
+        "insu_date",
+        "insu_state",
+        "insutype",
+        "naty",
+        "psn_name",
+        "psn_no",
+        "psn_type",
+    )
 
     def __init__(self, row: tuple):
         (self.psn_no, self.certno, self.card_no, self.card_sn, exp, self.psn_name, self.gend,

@@ -4,7 +4,18 @@ from __future__ import annotations
 from settlement.money import to_wire
 
 from ..voucher_hub import VoucherRefusal, check_token
-from .common import PERSON_COLS, REGION, Ctx, PersonRow, TxError, age_on, handler, node, text, ymd
+from .common import (
+    PERSON_COLS,
+    REGION,
+    Ctx,
+    PersonRow,
+    TxError,
+    age_on,
+    handler,
+    node,
+    text,
+    ymd,
+)
 
 CERT_TYPES = {"01": "医保电子凭证", "02": "居民身份证", "03": "社会保障卡"}
 
