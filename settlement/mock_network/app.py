@@ -172,7 +172,7 @@ class Simulator:
     def _drop_conns(self) -> None:
         """This thread's connections are broken: the next request makes new ones."""
         holder = self._local if self.postgres else self
-        for name in ("main", "main_cur", "nonce_cur"):
+        for name in ("main", "main_cur", "nonce_cur", "pipeline", "pipeline_cm"):
             with contextlib.suppress(Exception):
                 obj = getattr(holder, name, None)
                 if name == "main" and obj is not None:
@@ -294,18 +294,26 @@ class Simulator:
         PostgreSQL, a transaction written in plain SQL (handler(..., plain_sql=True)): in
         psycopg's pipeline mode, so statements whose result is not read go out together with
         the next one that is read (BEGIN, the lock and the replay check in one round trip;
-        a settlement's writes, the log row and COMMIT in another)."""
+        a settlement's writes, the log row and COMMIT in another). The connection stays in
+        pipeline mode between such calls (leaving it costs a round trip of its own) and leaves
+        it before a transaction that uses the ORM."""
         conn = self._main_conn()
         holder = self._local if self.postgres else self
         cur = holder.main_cur
-        if self.postgres and getattr(HANDLERS.get(req.infno), "plain_sql", False):
-            with cur.connection.pipeline() as pipeline:
-                self._local.pipeline = pipeline
-                try:
-                    return self._transaction_on(conn, cur, req, fault)
-                finally:
-                    self._local.pipeline = None
+        if self.postgres:
+            self._pipeline_mode(cur, getattr(HANDLERS.get(req.infno), "plain_sql", False))
         return self._transaction_on(conn, cur, req, fault)
+
+    def _pipeline_mode(self, cur, on: bool) -> None:
+        loc = self._local
+        cm = getattr(loc, "pipeline_cm", None)
+        if on and cm is None:
+            cm = cur.connection.pipeline()
+            loc.pipeline = cm.__enter__()
+            loc.pipeline_cm = cm
+        elif not on and cm is not None:
+            loc.pipeline_cm = loc.pipeline = None
+            cm.__exit__(None, None, None)
 
     def _transaction_on(self, conn: Connection, cur, req: _Request, fault: str | None) -> bytes:
         trans = conn.begin()
