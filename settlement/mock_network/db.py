@@ -206,28 +206,11 @@ class Counter(Base):
     value: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
-SEQUENCES = ("mdtrt", "setl", "sign", "file")  # PostgreSQL: one sequence per id kind
+SEQUENCES = ("mdtrt", "setl", "sign", "file")  # PostgreSQL: one sequence per id kind (sql.next_serial)
 
 
 def is_postgres(bind) -> bool:
     return bind.dialect.name == "postgresql"
-
-
-def next_serial(s: Session, name: str) -> int:
-    """A per-name serial, taken inside the caller's transaction.
-
-    SQLite: a row of `counter`, rolled back with the transaction (writers are serialized
-    anyway). PostgreSQL: a sequence, so concurrent transactions do not queue on one row until
-    commit; a rolled-back transaction leaves a gap (ids are unique, not dense)."""
-    if name in SEQUENCES and is_postgres(s.get_bind()):
-        return s.execute(text(f"SELECT nextval('sim_serial_{name}')")).scalar_one()
-    row = s.get(Counter, name, with_for_update=True, populate_existing=True)
-    if row is None:
-        row = Counter(name=name, value=0)
-        s.add(row)
-    row.value += 1
-    s.flush()
-    return row.value
 
 
 def lock_key(s: Session, key: str) -> None:

@@ -14,11 +14,11 @@ with `--control`, through the loopback-only endpoint CONTROL_PATH.
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -71,6 +71,11 @@ class FaultPlan:
         with self._lock:
             self._faults.clear()
 
+    def active(self) -> bool:
+        """Any fault waiting (read without the lock: a fault added at this very moment may
+        apply from the next call on)."""
+        return bool(self._faults)
+
     def pending(self) -> list[dict]:
         with self._lock:
             return [asdict(f) for f in self._faults]
@@ -116,7 +121,7 @@ async def serve_with_faults(sim: Simulator, request: Request) -> Response:
     headers = {k.lower(): v for k, v in request.headers.items()}
     # The database work is blocking: it runs in a worker thread, never on the event loop.
     try:
-        await run_in_threadpool(sim.check_gateway, headers)
+        await sim.run(sim.check_gateway, headers)
     except GatewayRefusal as exc:
         return gateway_refusal(sim, exc)
     body = await request.body()
@@ -129,7 +134,7 @@ async def serve_with_faults(sim: Simulator, request: Request) -> Response:
                         status_code=500, media_type=JSON)
     elif kind == "malformed":
         return Response(b'{"infcode":0,"output":{"setlinfo":', media_type=JSON)
-    result = await run_in_threadpool(sim.handle, body, fault=kind)
+    result = await sim.run(functools.partial(sim.handle, fault=kind), body)
     if result is DROP:
         return _DroppedResponse()
     if result is INTERNAL_ERROR:

@@ -212,8 +212,8 @@ def voucher_routes(sim: Simulator, *, token_lifetime: float | None = None,
         from .app import gateway_refusal
         try:
             # Database work (nonce, person) runs off the event loop, as for the service route.
-            await run_in_threadpool(sim.check_gateway,
-                                    {k.lower(): v for k, v in request.headers.items()})
+            await sim.run(sim.check_gateway,
+                          {k.lower(): v for k, v in request.headers.items()})
         except GatewayRefusal as exc:
             return gateway_refusal(sim, exc)
         try:

@@ -7,24 +7,28 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from settlement.money import AmountError, to_fen
 
 from ..catalogue import Item
-from ..db import Diagnosis, Person, lock_person, next_serial
 from ..policy import Policy
 from ..registry import INSUPLC_ADMDVS
+from ..sql import Db, as_date, next_serial
 
 Handler = Callable[["Ctx", dict], Any]
 HANDLERS: dict[str, Handler] = {}
 REGION = INSUPLC_ADMDVS
 
 
-def handler(infno: str, *, needs_sign_in: bool = True):
+def handler(infno: str, *, needs_sign_in: bool = True, plain_sql: bool = False):
+    """Register fn for infno. plain_sql: it uses only ctx.q/ctx.one/ctx.cur (never the ORM
+    session ctx.s, nor a write's rowcount), so on PostgreSQL it may run in pipeline mode
+    (app.Simulator._transaction)."""
     def deco(fn: Handler) -> Handler:
         fn.needs_sign_in = needs_sign_in  # type: ignore[attr-defined]
+        fn.plain_sql = plain_sql  # type: ignore[attr-defined]
         HANDLERS[infno] = fn
         return fn
     return deco
@@ -46,7 +50,9 @@ class TxError(Exception):
 
 @dataclass
 class Ctx:
-    s: Session
+    conn: Connection             # the request's connection, inside its transaction
+    cur: Any                     # a DBAPI cursor on it: the hot path's plain SQL (sql.py)
+    db: Db
     env: dict[str, Any]          # the request body (envelope)
     msgid: str
     infno: str                   # without a provincial letter
@@ -55,9 +61,28 @@ class Ctx:
     policy: Policy
     catalogue: dict[str, Item]
     warnings: list[str] = field(default_factory=list)  # joined into warn_msg
+    _s: Session | None = None
+
+    @property
+    def s(self) -> Session:
+        """An ORM session in the request's transaction, for the less frequent transactions
+        (made on first use; the frame flushes it before the message-log row is written)."""
+        if self._s is None:
+            self._s = Session(bind=self.conn, join_transaction_mode="rollback_only",
+                              expire_on_commit=False)
+        return self._s
+
+    def q(self, sql: str, params: tuple | list = ()) -> Any:
+        """Run one statement on the request's connection; returns the cursor."""
+        self.cur.execute(self.db.q(sql), params)
+        return self.cur
+
+    def one(self, sql: str, params: tuple | list = ()) -> tuple | None:
+        self.cur.execute(self.db.q(sql), params)
+        return self.cur.fetchone()
 
     def serial(self, name: str) -> int:
-        return next_serial(self.s, name)
+        return next_serial(self.db, self.cur, name)
 
     def new_id(self, kind: str) -> str:
         """mdtrt_id / setl_id: region + date + kind digit + 9-digit serial (unique forever)."""
@@ -130,12 +155,56 @@ def age_on(brdy: date, on: date) -> int:
     return on.year - brdy.year - ((on.month, on.day) < (brdy.month, brdy.day))
 
 
-def person(ctx: Ctx, psn_no: str) -> Person:
+PERSON_COLS = ("psn_no, certno, card_no, card_sn, card_expiry_date, psn_name, gend, naty, brdy, "
+               "insutype, psn_type, insu_state, insu_date, emp_name")
+
+
+class PersonRow:
+    """The registry fields of one person, read with PERSON_COLS (the person table is never
+    written after seeding)."""
+    __slots__ = (
+        "brdy",
+        "card_expiry_date",
+        "card_no",
+        "card_sn",
+        "certno",
+        "emp_name",
+        "gend",
+        "insu_date",
+        "insu_state",
+        "insutype",
+        "naty",
+        "psn_name",
+        "psn_no",
+        "psn_type",
+    )
+
+    def __init__(self, row: tuple):
+        (self.psn_no, self.certno, self.card_no, self.card_sn, exp, self.psn_name, self.gend,
+         self.naty, brdy, self.insutype, self.psn_type, self.insu_state, insu_date,
+         self.emp_name) = row
+        self.card_expiry_date = as_date(exp)
+        self.brdy = as_date(brdy)
+        self.insu_date = as_date(insu_date)
+
+
+def lock_person(ctx: Ctx, psn_no: str) -> PersonRow | None:
+    """The person's row, locked until the transaction ends (SELECT ... FOR UPDATE; SQLite has
+    no FOR UPDATE and needs none: its writers are serialized). Every transaction that reads
+    and then writes a person's account, yearly totals, visits or settlements takes this lock
+    first, so two settlements of one person never both read the same balance; what it reads
+    after the lock (in later statements) is what the previous holder committed."""
+    lock = " FOR UPDATE" if ctx.db.postgres else ""
+    row = ctx.one(f"SELECT {PERSON_COLS} FROM person WHERE psn_no = %s{lock}", (psn_no,))
+    return PersonRow(row) if row else None
+
+
+def person(ctx: Ctx, psn_no: str) -> PersonRow:
     """The insured person, also checking the envelope's insuplc_admdvs (required with psn_no).
 
     The person's row stays locked until the transaction ends: everything a transaction does
     to one person's visits, account and yearly totals happens one transaction at a time."""
-    p = lock_person(ctx.s, psn_no)
+    p = lock_person(ctx, psn_no)
     if p is None:
         raise TxError(f"人员编号 {psn_no} 不存在，请重新读卡获取人员信息")
     insuplc = str(ctx.env.get("insuplc_admdvs") or "").strip()
@@ -147,8 +216,9 @@ def person(ctx: Ctx, psn_no: str) -> Person:
 
 
 def diagnoses(ctx: Ctx, mdtrt_id: str) -> list[str]:
-    return [c.upper() for c in ctx.s.scalars(select(Diagnosis.diag_code).where(
-        Diagnosis.mdtrt_id == mdtrt_id, Diagnosis.vali_flag == "1"))]
+    rows = ctx.q("SELECT diag_code FROM diagnosis WHERE mdtrt_id = %s AND vali_flag = '1'",
+                 (mdtrt_id,)).fetchall()
+    return [r[0].upper() for r in rows]
 
 
 def covered(restrict_dx: str | tuple[str, ...], codes: list[str]) -> bool:
@@ -158,7 +228,7 @@ def covered(restrict_dx: str | tuple[str, ...], codes: list[str]) -> bool:
     return not prefixes or any(c.startswith(p) for c in codes for p in prefixes)
 
 
-def check_insured(p: Person) -> None:
+def check_insured(p: PersonRow) -> None:
     if p.insu_state != "1":
         state = {"2": "暂停参保", "4": "终止参保"}.get(p.insu_state, "参保状态异常")
         raise TxError(f"该人员{state}，不能联网结算，请按自费处理或到医保经办机构咨询")

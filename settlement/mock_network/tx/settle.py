@@ -10,10 +10,12 @@ from sqlalchemy import select
 from settlement import wire
 from settlement.money import to_wire, yuan
 
-from ..db import AMOUNTS, Account, FeeLine, Person, Settlement, Visit, YearTotal
+from .. import jsonout
+from ..db import AMOUNTS, Account, FeeLine, Settlement, Visit, YearTotal
 from ..policy import LineIn, Outcome, PersonIn, YearToDate, settle
 from .common import (
     Ctx,
+    PersonRow,
     TxError,
     age_on,
     amount,
@@ -27,6 +29,7 @@ from .common import (
     ymd,
     ymdhms,
 )
+from .visit import VISIT_COLS, VisitRow
 
 BREAKDOWN = ("fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt", "inscp_scp_amt")
 NAMES = {"fulamt_ownpay_amt": "全自费金额", "overlmt_selfpay": "超限价自费金额",
@@ -36,28 +39,41 @@ NAMES = {"fulamt_ownpay_amt": "全自费金额", "overlmt_selfpay": "超限价�
 
 @dataclass
 class Computed:
-    p: Person
-    v: Visit
-    lines: list[FeeLine]
+    p: PersonRow
+    v: VisitRow
     out: Outcome
     balance: int
-    ytd: YearTotal | None
+    ytd: YearToDate | None       # None: no yearly total yet
     mdtrt_cert_type: str
+
+
+# After the person's lock (common.person): the visit, the account and this year's totals as
+# the previous holder of the lock left them.
+_VISIT_BOOKS = (f"SELECT {VISIT_COLS}, "
+                "(SELECT balc_fen FROM account WHERE psn_no = %s), "
+                "(SELECT dedc_used_fen FROM year_total WHERE psn_no = %s AND year = %s), "
+                "(SELECT fund_paid_fen FROM year_total WHERE psn_no = %s AND year = %s) "
+                "FROM visit WHERE mdtrt_id = %s")
+_LINES = ("SELECT feedetl_sn, sumamt_fen, cnt, chrgitm_lv, ceiling_fen, consultation, restrict_dx "
+          "FROM fee_line WHERE mdtrt_id = %s AND setl_id IS NULL ORDER BY id")
 
 
 def _compute(ctx: Ctx, d: dict) -> Computed:
     p = person(ctx, text(d, "psn_no"))
     check_insured(p)
     mdtrt_id = text(d, "mdtrt_id")
-    v = ctx.s.get(Visit, mdtrt_id)
+    year = ctx.now.year
+    row = ctx.one(_VISIT_BOOKS, (p.psn_no, p.psn_no, year, p.psn_no, year, mdtrt_id))
+    v = VisitRow(*row[:7]) if row else None
     if v is None or v.fixmedins_code != ctx.fixmedins_code:
         raise TxError(f"就诊ID {mdtrt_id} 不存在")
+    balc_fen, dedc_used, fund_paid = row[7:]
     if v.psn_no != p.psn_no:
         raise TxError("就诊ID与人员编号不符")
     if v.status == "settled":
-        setl = ctx.s.scalars(select(Settlement.setl_id).where(
-            Settlement.mdtrt_id == v.mdtrt_id, Settlement.kind == "settle",
-            Settlement.status == "normal")).first()
+        setl = ctx.one("SELECT setl_id FROM settlement WHERE mdtrt_id = %s AND kind = 'settle' "
+                       "AND status = 'normal'", (v.mdtrt_id,))
+        setl = setl[0] if setl else None
         raise TxError(f"该就诊已结算（结算ID {setl}），不能重复结算")
     if v.status == "cancelled":
         raise TxError("该挂号已撤销，不能结算")
@@ -75,33 +91,29 @@ def _compute(ctx: Ctx, d: dict) -> Computed:
     codes = diagnoses(ctx, v.mdtrt_id)
     if not codes:
         raise TxError("该就诊没有有效诊断，请先上传就诊信息和诊断（2203）")
-    lines = list(ctx.s.scalars(select(FeeLine).where(
-        FeeLine.mdtrt_id == v.mdtrt_id, FeeLine.setl_id.is_(None)).order_by(FeeLine.id)))
+    lines = ctx.q(_LINES, (v.mdtrt_id,)).fetchall()
     if not lines:
         raise TxError("没有待结算的费用明细，请先上传费用明细（2204）")
-    total = sum(l.sumamt_fen for l in lines)
+    total = sum(l[1] for l in lines)
     sent = amount(d, "medfee_sumamt")
     if sent != total:
         raise TxError(f"医疗费总额 {yuan(sent)} 元与已上传费用明细合计 {yuan(total)} 元不符")
-    acct = ctx.s.get(Account, p.psn_no)
-    balance = acct.balc_fen if acct else 0
-    ytd = ctx.s.get(YearTotal, (p.psn_no, ctx.now.year))
+    balance = balc_fen or 0
+    ytd = YearToDate(dedc_used, fund_paid) if dedc_used is not None else None
     engine_lines = []
-    for l in lines:
-        lv = l.chrgitm_lv
-        if lv is not None and not covered(l.restrict_dx, codes):
+    for sn, fen, cnt, lv, ceiling, consultation, restrict_dx in lines:
+        if lv is not None and not covered(restrict_dx, codes):
             lv = None  # restricted item without a matching diagnosis: fully self-paid
-            ctx.warnings.append(f"流水号 {l.feedetl_sn} 限定支付，诊断不符合 {l.restrict_dx.replace(';', '/')}，按自费结算")
-        engine_lines.append(LineIn(l.sumamt_fen, Decimal(l.cnt), lv, l.ceiling_fen, l.consultation))
+            ctx.warnings.append(f"流水号 {sn} 限定支付，诊断不符合 {restrict_dx.replace(';', '/')}，按自费结算")
+        engine_lines.append(LineIn(fen, Decimal(cnt), lv, ceiling, bool(consultation)))
     out = settle(
         engine_lines,
         PersonIn(p.insutype, age_on(p.brdy, ctx.now.date())),
-        YearToDate(ytd.dedc_used_fen, ytd.fund_paid_fen) if ytd else YearToDate(),
-        balance, ctx.policy, use_account=flag == "1")
-    return Computed(p, v, lines, out, balance, ytd, cert_type)
+        ytd or YearToDate(), balance, ctx.policy, use_account=flag == "1")
+    return Computed(p, v, out, balance, ytd, cert_type)
 
 
-def setlinfo(ctx: Ctx, c_p: Person, v: Visit, amounts: dict[str, int], *, setl_id: str | None,
+def setlinfo(ctx: Ctx, c_p: PersonRow, v: VisitRow | Visit, amounts: dict[str, int], *, setl_id: str | None,
              setl_time: datetime | None, medins_setl_id: str | None, cert_type: str,
              pool_prop_selfpay: Decimal, balc: int) -> dict:
     info = {
@@ -143,7 +155,7 @@ def _amounts(out: Outcome) -> dict[str, int]:
     return {k: getattr(out, k) for k in AMOUNTS}
 
 
-@handler("2206")
+@handler("2206", plain_sql=True)
 def pre_settle(ctx: Ctx, inp: dict) -> dict:
     c = _compute(ctx, node(inp, "data"))
     return {"setlinfo": setlinfo(ctx, c.p, c.v, _amounts(c.out), setl_id=None, setl_time=None,
@@ -152,7 +164,7 @@ def pre_settle(ctx: Ctx, inp: dict) -> dict:
             "setldetail": setldetail(ctx, c.v.insutype, c.out, c.balance)}
 
 
-@handler("2207")
+@handler("2207", plain_sql=True)
 def settle_visit(ctx: Ctx, inp: dict) -> dict:
     d = node(inp, "data")
     c = _compute(ctx, d)
@@ -167,22 +179,31 @@ def settle_visit(ctx: Ctx, inp: dict) -> dict:
                     medins_setl_id=ctx.msgid, cert_type=c.mdtrt_cert_type,
                     pool_prop_selfpay=out.pool_prop_selfpay, balc=out.balc)
     # Every effect below commits together with the message-log row, or not at all.
-    ctx.s.add(Settlement(setl_id=setl_id, mdtrt_id=c.v.mdtrt_id, psn_no=c.p.psn_no,
-                         medins_setl_id=ctx.msgid, fixmedins_code=ctx.fixmedins_code,
-                         insutype=c.v.insutype, setl_time=ctx.now, year=ctx.now.year, kind="settle",
-                         balc=out.balc, ytd_fund_fen=out.ytd_fund_delta,
-                         output_json=wire.dumps(info), **_amounts(out)))
-    for l in c.lines:
-        l.setl_id = setl_id
-    c.v.status = "settled"
-    acct = ctx.s.get(Account, c.p.psn_no)
-    if acct is not None:
-        acct.balc_fen = out.balc
-    ytd = c.ytd or YearTotal(psn_no=c.p.psn_no, year=ctx.now.year, dedc_used_fen=0, fund_paid_fen=0)
-    ytd.dedc_used_fen = out.ytd_after.dedc_used_fen
-    ytd.fund_paid_fen = out.ytd_after.fund_paid_fen
-    ctx.s.add(ytd)
+    psn, mid, db = c.p.psn_no, c.v.mdtrt_id, ctx.db
+    ctx.q(_INSERT_SETTLEMENT,
+          (setl_id, mid, psn, ctx.msgid, ctx.fixmedins_code, c.v.insutype, db.dt(ctx.now),
+           ctx.now.year, *(getattr(out, k) for k in AMOUNTS), out.balc, out.ytd_fund_delta,
+           jsonout.dumps(info)))
+    ctx.q("UPDATE fee_line SET setl_id = %s WHERE mdtrt_id = %s AND setl_id IS NULL", (setl_id, mid))
+    ctx.q("UPDATE visit SET status = 'settled' WHERE mdtrt_id = %s", (mid,))
+    ctx.q("UPDATE account SET balc_fen = %s WHERE psn_no = %s", (out.balc, psn))
+    after = out.ytd_after
+    if c.ytd is not None:
+        ctx.q("UPDATE year_total SET dedc_used_fen = %s, fund_paid_fen = %s "
+              "WHERE psn_no = %s AND year = %s", (after.dedc_used_fen, after.fund_paid_fen, psn,
+                                                  ctx.now.year))
+    else:
+        ctx.q("INSERT INTO year_total (psn_no, year, dedc_used_fen, fund_paid_fen) "
+              "VALUES (%s, %s, %s, %s)", (psn, ctx.now.year, after.dedc_used_fen,
+                                          after.fund_paid_fen))
     return {"setlinfo": info, "setldetail": setldetail(ctx, c.v.insutype, out, c.balance)}
+
+
+_INSERT_SETTLEMENT = (
+    "INSERT INTO settlement (setl_id, mdtrt_id, psn_no, medins_setl_id, fixmedins_code, insutype, "
+    f"setl_time, year, kind, status, {', '.join(AMOUNTS)}, balc, ytd_fund_fen, output_json) "
+    f"VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 'settle', 'normal', {', '.join(['%s'] * len(AMOUNTS))}, "
+    "%s, %s, %s)")
 
 
 def undo(ctx: Ctx, orig: Settlement, status: str) -> int:
