@@ -152,6 +152,7 @@ def render(matrix: dict[tuple[str, str], str]) -> str:
     return "\n".join(lines)
 
 
+@pytest.mark.timeout(900)  # 54 scenarios, each a few real `clinic` processes that log in
 def test_fault_matrix_every_step_every_fault_exactly_once(insurer, tmp_path, capsys):
     network, insurer_db = insurer
     home = tmp_path / "clinic"
