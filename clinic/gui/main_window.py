@@ -10,6 +10,9 @@ disabled with a tooltip naming the missing permission, and its handler asks `req
 before acting. After `idle_lock_minutes` without a key press or click the counter page is
 replaced by a lock screen that needs the signed-in user's password; work already running
 finishes behind it and its result is there after unlocking.
+
+The window is put together from mixins: the other work (其他业务) is in `other_work`, locking
+and unlocking in `lock_screen`, the default dialogs in `prompts`.
 """
 from __future__ import annotations
 
@@ -19,25 +22,25 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from PySide6.QtCore import QEvent, QUrl, Qt
 from PySide6.QtGui import QColor, QDesktopServices, QFont, QKeySequence, QShortcut
-from PySide6.QtWidgets import (QAbstractItemView, QApplication, QCheckBox, QDialog, QFormLayout,
-                               QFrame, QGridLayout, QGroupBox, QHBoxLayout, QHeaderView,
-                               QInputDialog, QLabel, QLineEdit, QListWidget, QListWidgetItem,
-                               QMainWindow, QMessageBox, QPushButton, QStackedWidget, QTableWidget,
-                               QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QFormLayout, QFrame, QGridLayout,
+                               QGroupBox, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QListWidget,
+                               QListWidgetItem, QMainWindow, QPushButton, QStackedWidget,
+                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from clinic.crypto import mask_id
 from clinic.errors import CounterError, NotAllowed, OutcomeUnknownProblem
-from clinic import visit_state as vs
 from clinic.roles import require
 from formulary.diagnoses import DiagnosisList
-from settlement.money import AmountError, to_fen, yuan
+from settlement.money import yuan
 
 from .access import may, missing_permission, role_name
 from .diagnosis_box import DiagnosisBox
 from .drug_picker import DrugPicker
 from .i18n import tr
 from .idle_lock import IdleWatch, LockScreen
-from .login import auth_error_text
+from .lock_screen import LockActions
+from .other_work import EXTRA_ACTIONS, OtherWorkActions
+from .prompts import Prompts
 from .workers import TaskRunner
 
 if TYPE_CHECKING:  # the window is built around an injected Counter; no import cost or cycle
@@ -93,15 +96,7 @@ def _looks_like_id_number(text: str) -> bool:
     return len(text) <= 18 and text[:17].isdigit()
 
 
-# The counter's other work: action -> (button text, object name, shortcut).
-EXTRA_ACTIONS = (("self_pay", "自费收费 (F6)", "selfPay", Qt.Key.Key_F6),
-                 ("reprint", "补打收据 (F7)", "reprint", Qt.Key.Key_F7),
-                 ("revoke", "撤销结算 (F8)", "revoke", Qt.Key.Key_F8),
-                 ("reverse", "冲正 (F10)", "reverse", Qt.Key.Key_F10),
-                 ("day_close", "日结 (F11)", "dayClose", Qt.Key.Key_F11))
-
-
-class MainWindow(QMainWindow):
+class MainWindow(OtherWorkActions, LockActions, Prompts, QMainWindow):
     """One counter. `counter` is owned by the caller (it closes it); `reader_url` is the card reader.
 
     `store` and `session` (clinic.auth) are who signed in: with them the desk locks after
@@ -359,20 +354,6 @@ class MainWindow(QMainWindow):
         col.addWidget(self.next_button)
         col.addStretch(1)
         return col
-
-    def _build_more(self) -> QGroupBox:
-        """The counter's other work, below the diagnosis where the column has room."""
-        more = QGroupBox(tr("其他业务"))
-        grid = QGridLayout(more)
-        self.action_buttons: dict[str, QPushButton] = {}
-        handlers = {"self_pay": self.self_pay, "reprint": self.reprint, "revoke": self.revoke,
-                    "reverse": self.reverse, "day_close": self.day_close}
-        for i, (action, text, name, _key) in enumerate(EXTRA_ACTIONS):
-            button = QPushButton(tr(text), objectName=name)
-            button.clicked.connect(handlers[action])
-            self.action_buttons[action] = button
-            grid.addWidget(button, i // 2, i % 2)
-        return more
 
     def _shortcuts(self) -> None:
         # Enter presses a focused button too, not only Space: workers reach for Enter.
@@ -785,276 +766,12 @@ class MainWindow(QMainWindow):
 
         self.runner.submit(lambda: recover(counter), done, self.show_error)
 
-    # ---- the counter's other work ------------------------------------------------------
-
-    def _refuse_while_busy(self) -> bool:
-        if self.runner.busy:
-            self.show_message(tr("正在处理，请稍候"), "info")
-            return True
-        return False
-
-    def _chosen_visit(self, title: str) -> tuple[str, str] | None:
-        """The insured settlement on screen, else the one whose 结算号 the worker types in."""
-        s = self._settlement
-        if s is not None and s.msgid:  # a self-pay receipt has no insurer message
-            return ("visit", s.visit_id)
-        text = self.ask_text(title, tr("请输入结算号（收据上的“结算号”）："))
-        return ("setl_id", text.strip()) if text and text.strip() else None
-
-    @staticmethod
-    def _visit_id_of(counter, target: tuple[str, str]) -> str:
-        from sqlalchemy import select
-
-        from clinic.models import Visit
-        kind, value = target
-        if kind == "visit":
-            return value
-        with counter.engine.connect() as conn:
-            found = conn.execute(select(Visit.id).where(Visit.setl_id == value)).scalar()
-        if found is None:
-            raise CounterError(f"没有找到结算号为 {value} 的结算，请核对收据上的结算号",
-                               "no visit with that setl_id")
-        return found
-
-    def self_pay(self) -> None:
-        """The network is down: the patient pays the whole amount in cash, clearly marked 自费."""
-        if not self.allowed("self_pay") or self._refuse_while_busy():
-            return
-        if self._settlement is not None or self._outcome_unknown:
-            return
-        if not self._items:
-            self.show_message(tr("请先添加药品"), "error")
-            return
-        total = sum(it.amount_fen for it in self._items)
-        if not self.confirm(tr("自费收费"), tr("按自费收取现金 {cash} 元？\n医保基金和个人账户都不支付。",
-                                           cash=yuan(total))):
-            self.show_message(tr("已取消，未收费"), "info")
-            return
-        counter, items, card = self.counter, tuple(self._items), self._card
-        self._clear_presettlement()  # an insured visit pre-settled for these drugs is withdrawn
-
-        def work():
-            from clinic.self_pay import take_self_pay
-            require(counter.operator, "self_pay")
-            return take_self_pay(counter, items, card)
-
-        self.show_message(tr("正在收费……"), "info")
-        self.runner.submit(work, self._on_self_paid, self.show_error)
-
-    def _on_self_paid(self, settlement) -> None:
-        self._on_settled(settlement)
-        self.show_message(tr("自费收费完成（医保未支付），请打印收据交给病人"), "ok")
-
-    def reprint(self) -> None:
-        if not self.allowed("reprint") or self._refuse_while_busy():
-            return
-        target = self._chosen_visit(tr("补打收据"))
-        if target is None:
-            return
-        counter, find = self.counter, self._visit_id_of
-
-        def work():
-            require(counter.operator, "reprint")
-            return counter.reprint_receipt(find(counter, target))
-
-        def done(path: str) -> None:
-            self.show_message(tr("已补打收据：{path}", path=path), "ok")
-
-        self.show_message(tr("正在补打收据……"), "info")
-        self.runner.submit(work, done, self.show_error)
-
-    def revoke(self) -> None:
-        """2208: a same-day settlement made in error is revoked, with a reason, and a slip printed."""
-        if not self.allowed("revoke") or self._refuse_while_busy():
-            return
-        target = self._chosen_visit(tr("撤销结算"))
-        if target is None:
-            return
-        reason = self.ask_text(tr("撤销结算"), tr("撤销的原因（必填）："))
-        if not reason or not reason.strip():
-            self.show_message(tr("撤销结算必须填写原因，未撤销"), "info")
-            return
-        counter, find = self.counter, self._visit_id_of
-
-        def work():
-            from clinic.revocation import revoke
-            visit_id = find(counter, target)
-            _info, slip = revoke(counter, visit_id, reason)  # asks `require` itself too
-            return visit_id, slip
-
-        def done(result) -> None:
-            visit_id, slip = result
-            if self._settlement is not None and self._settlement.visit_id == visit_id:
-                self.reset_visit()
-            self.show_message(tr("已撤销结算，请把退款收据交给病人：{path}", path=slip), "ok")
-
-        self.show_message(tr("正在撤销结算……"), "info")
-        self.runner.submit(work, done, self.show_error)
-
-    def reverse(self) -> None:
-        """2601: a settlement whose outcome stays unknown is cancelled at the insurer."""
-        if not self.allowed("reverse") or self._refuse_while_busy():
-            return
-        on_screen = self._visit_id if self._outcome_unknown else None
-        if not self.confirm(tr("冲正"), tr("冲正结果未知的结算？\n冲正后这笔结算作废，医保不收取费用。")):
-            return
-        counter = self.counter
-
-        def work():
-            from clinic.revocation import reverse
-            ids = [on_screen] if on_screen else [
-                v for v in counter.unresolved_visits()
-                if counter.visit_row(v).state in (vs.UNKNOWN, vs.REVERSING)]
-            if not ids:
-                raise CounterError("没有结果未知的结算需要冲正", "nothing to reverse")
-            for visit_id in ids:
-                reverse(counter, visit_id)  # asks `require` itself too
-            return len(ids)
-
-        def done(n: int) -> None:
-            if on_screen is not None and self._visit_id == on_screen:
-                self._visit_id = None  # reversed, not to be withdrawn again
-                self.reset_visit()
-            self.show_message(tr("已冲正 {n} 笔结果未知的结算，医保未收取费用", n=n), "ok")
-
-        self.show_message(tr("正在冲正……"), "info")
-        self.runner.submit(work, done, self.show_error)
-
-    def day_close(self) -> None:
-        """End of day: reconcile with the insurer, compare the counted cash, sign out."""
-        if not self.allowed("day_close") or self._refuse_while_busy():
-            return
-        cash = self.ask_text(tr("日结"), tr("日结会与医保中心对账并签退。\n请输入清点的现金（元），不清点请留空："))
-        if cash is None:
-            return
-        cash_fen = None
-        if cash.strip():
-            try:
-                cash_fen = to_fen(cash.strip())
-            except AmountError:
-                self.show_message(tr("现金金额写法不对，例如 125.50"), "error")
-                return
-        counter = self.counter
-
-        def work():
-            from clinic.day_close import close_day
-            return close_day(counter, counter.clock().date(), cash_fen)  # asks `require` too
-
-        def done(report) -> None:
-            if report.balanced:
-                self.show_message(tr("日结完成，账目相符。应收现金 {cash} 元。已签退。",
-                                     cash=yuan(report.cash_expected)), "ok")
-            else:
-                lines = [f"{d.message}：{d.action}" for d in report.differences]
-                self.show_message(tr("日结完成，但有不符：") + "\n" + "\n".join(lines), "error")
-
-        self.show_message(tr("正在日结……"), "info")
-        self.runner.submit(work, done, self.show_error)
-
     # ---- the lock ----------------------------------------------------------------------
 
     def _focus(self, widget: QWidget) -> None:
         """Focus moves inside the counter only while it is shown: never away from the lock."""
         if not self.locked:
             widget.setFocus()
-
-    def lock(self) -> None:
-        """Cover the counter: the page with the visit is not shown until the password is given."""
-        if self.locked or self.store is None or self.session is None:
-            return
-        self.locked = True
-        for dialog in self.findChildren(QDialog):  # a question left open is answered 取消
-            if dialog.isVisible():
-                dialog.reject()
-        popup = QApplication.activePopupWidget()
-        if popup is not None:
-            popup.close()
-        self.picker.matches.hide()  # lives on the window, above the page
-        for shortcut in self._shortcut_list:
-            shortcut.setEnabled(False)
-        self.lock_screen.clear()
-        self.pages.setCurrentWidget(self.lock_screen)
-        self._update_lock_note()
-        self.lock_screen.password.setFocus()
-        log.info("desk locked after %.0f idle seconds", self.idle.idle_seconds())
-
-    def _update_lock_note(self) -> None:
-        if self.locked:
-            self.lock_screen.note.setText(tr("正在处理的业务会继续完成，解锁后可查看结果")
-                                          if self.runner.busy else "")
-            if not self.lock_screen.isAncestorOf(QApplication.focusWidget()):
-                self.lock_screen.password.setFocus()  # a finished call moved it: put it back
-
-    def try_unlock(self, password: str) -> None:
-        if not self.locked or self.lock_runner.busy:
-            return
-        if not password:
-            self.lock_screen.show_error(tr("请输入密码"))
-            return
-        store, session = self.store, self.session
-        self.lock_screen.set_checking(True)
-        self.lock_screen.show_error("")
-
-        def checked(good: bool) -> None:
-            self.lock_screen.set_checking(False)
-            if good:
-                self.unlock()
-                return
-            self.lock_screen.show_error(tr("密码错误，请重新输入"))
-            self.lock_screen.password.clear()
-            self.lock_screen.password.setFocus()
-
-        def failed(exc: BaseException) -> None:  # locked out after too many tries, or worse
-            self.lock_screen.set_checking(False)
-            self.lock_screen.show_error(auth_error_text(exc))
-            self.lock_screen.password.clear()
-            self.lock_screen.password.setFocus()
-
-        self.lock_runner.submit(lambda: store.verify_password(session, password), checked, failed)
-
-    def unlock(self) -> None:
-        self.locked = False
-        self.lock_screen.clear()
-        self.pages.setCurrentWidget(self.counter_page)
-        for shortcut in self._shortcut_list:
-            shortcut.setEnabled(True)
-        self.idle.reset()
-        self._update_actions()
-        log.info("desk unlocked")
-
-    # ---- dialogs (replaceable) ---------------------------------------------------------
-
-    def _ask_confirm_settle(self, split) -> bool:
-        box = QMessageBox(self)
-        box.setIcon(QMessageBox.Icon.Question)
-        box.setWindowTitle(tr("确认结算"))
-        box.setText(tr("确认结算？\n\n医疗费总额 {total} 元\n现金支付 {cash} 元",
-                       total=yuan(split.medfee_sumamt), cash=yuan(split.psn_cash_pay)))
-        yes = box.addButton(tr("确认结算"), QMessageBox.ButtonRole.AcceptRole)
-        box.addButton(tr("取消"), QMessageBox.ButtonRole.RejectRole)
-        box.setDefaultButton(yes)
-        box.exec()
-        return box.clickedButton() is yes
-
-    def _ask_text(self, title: str, prompt: str) -> str | None:
-        text, ok = QInputDialog.getText(self, title, prompt)
-        return text if ok else None
-
-    def _ask_yes_no(self, title: str, text: str) -> bool:
-        box = QMessageBox(self)
-        box.setIcon(QMessageBox.Icon.Question)
-        box.setWindowTitle(title)
-        box.setText(text)
-        yes = box.addButton(tr("确定"), QMessageBox.ButtonRole.AcceptRole)
-        box.addButton(tr("取消"), QMessageBox.ButtonRole.RejectRole)
-        box.setDefaultButton(yes)
-        box.exec()
-        return box.clickedButton() is yes
-
-    def _ask_override_reason(self, verdict) -> str | None:
-        text, ok = QInputDialog.getText(self, tr("继续的理由"),
-                                        tr("{msg}\n\n如确需继续，请填写理由：", msg=verdict.message))
-        return text.strip() if ok and text.strip() else None
 
     def closeEvent(self, event) -> None:
         # A running settle is allowed to finish so its outcome is recorded, not abandoned.
