@@ -11,6 +11,7 @@ from typing import Any, Callable
 from PySide6.QtGui import QFont, QFontDatabase
 from PySide6.QtWidgets import QApplication
 
+from . import gc_guard
 from .i18n import tr
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,7 @@ def cjk_family() -> str | None:
 
 
 def configure_app(app: QApplication) -> None:
+    gc_guard.install(app)  # before any worker thread runs
     app.setApplicationName("village-clinic-desk")
     app.setApplicationDisplayName(tr("村卫生室医保结算"))
     font = QFont(app.font())
@@ -110,3 +112,4 @@ def run_desk(settings, reader_url: str) -> int:
         return app.exec()
     finally:
         desk.close()
+        gc_guard.install(app).stop()  # collect what is left while Qt is still up

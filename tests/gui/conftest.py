@@ -10,8 +10,18 @@ import pytest  # noqa: E402
 ADMIN_LOGIN, ADMIN_NAME, ADMIN_PASSWORD = "admin", "测试管理员", "correct-horse-1"
 
 
+@pytest.fixture(autouse=True, scope="module")
+def gui_thread_gc(qapp):
+    """As in the desk, only the GUI thread collects; the tests after these get Python's own
+    collector back (no event loop would run the guard's timer for them)."""
+    from clinic.gui import gc_guard
+    guard = gc_guard.install(qapp)
+    yield guard
+    guard.stop()
+
+
 @pytest.fixture(autouse=True)
-def desk_app(qapp):
+def desk_app(qapp, gui_thread_gc):
     """The session QApplication with the desk's CJK font, as `run_desk` sets it up."""
     from clinic.gui.app import configure_app
     configure_app(qapp)
