@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
-from .crypto import write_private_once
+from .crypto import shred, write_private, write_private_once
 
 SIGNING_KEY_FILE = "audit_signing.key"
 PUBLIC_KEY_FILE = "audit_signing.pub"
@@ -135,31 +135,14 @@ def town_key(keys_dir: Path, cipher=None) -> bytes | None:
         raise KeyFileError(f"{path}: town pseudonym key must be 32 bytes")
     if cipher is not None:
         install_town_key(keys_dir, raw, cipher)
-        _shred(path)
+        shred(path)
     return raw
 
 
 def install_town_key(keys_dir: Path, key: bytes, cipher) -> Path:
     keys_dir.mkdir(parents=True, exist_ok=True)
-    out = keys_dir / TOWN_KEY_SEALED
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, cipher.seal(key, _TOWN_AAD))
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, out)
-    return out
-
-
-def _shred(path: Path) -> None:
-    with open(path, "r+b") as fh:
-        fh.write(b"\0" * max(1, path.stat().st_size))
-        fh.flush()
-        os.fsync(fh.fileno())
-    path.unlink()
+    write_private(keys_dir / TOWN_KEY_SEALED, cipher.seal(key, _TOWN_AAD))
+    return keys_dir / TOWN_KEY_SEALED
 
 
 def write_town_key(path: Path) -> None:

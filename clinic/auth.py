@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine
 from . import keyslots
 from .audit import Actor, AuditLog
 from .config import Settings
+from .crypto import shred
 from .domain import Operator
 from .errors import CounterError
 from .keyslots import DEFAULT_KDF, KdfParams, SlotInvalid
@@ -406,15 +407,8 @@ def _clean_name(name: str) -> str:
 
 
 def _shred(path) -> None:
-    """Overwrite the old plain key file, then delete it (best effort on journaling filesystems;
-    the point is that no copy stays readable in the data directory)."""
     try:
-        size = path.stat().st_size
-        with open(path, "r+b") as fh:
-            fh.write(os.urandom(size))
-            fh.flush()
-            os.fsync(fh.fileno())
-        path.unlink()
+        shred(path)
     except OSError as exc:
         log.error("could not remove legacy key file %s: %s", path, exc)
 

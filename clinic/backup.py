@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from .crypto import write_new_private
 from .errors import CounterError
 from .keyslots import key_id as data_key_id
 
@@ -229,12 +230,7 @@ def _write_backup(snap: tuple[bytes, dict[str, int], str], out_dir: Path, data_k
         n += 1
     tmp = final.with_name(final.name + f".{os.getpid()}.part")
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            os.write(fd, blob)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        write_new_private(tmp, blob)
         verify_backup(tmp, data_key)  # what is on disk, read back, before it gets its name
         os.replace(tmp, final)
     finally:

@@ -42,22 +42,46 @@ class FieldCipher:
         return hmac.new(self._mac_key, value.encode("utf-8"), hashlib.sha256).hexdigest()[:24]
 
 
-def write_private_once(path: Path, data: bytes) -> None:
-    """Write a key file readable by its owner only, unless one already exists: two processes
-    starting at once must end up with the same key, never overwrite each other's."""
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+def write_new_private(path: Path, data: bytes) -> None:
+    """Create `path` (it must not exist) readable by its owner only, its bytes on disk on return."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         os.write(fd, data)
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def write_private_once(path: Path, data: bytes) -> None:
+    """Write a key file readable by its owner only, unless one already exists: two processes
+    starting at once must end up with the same key, never overwrite each other's."""
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)  # left by a process of the same pid that died
+    write_new_private(tmp, data)
     try:
         os.link(tmp, path)  # atomic, and fails if the key appeared meanwhile
     except FileExistsError:
         pass
     finally:
         os.unlink(tmp)
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Replace `path` atomically with an owner-only file holding `data`."""
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    write_new_private(tmp, data)
+    os.replace(tmp, path)
+
+
+def shred(path: Path) -> None:
+    """Overwrite a file that held a secret in clear, then delete it (best effort on journaling
+    filesystems; the point is that no copy stays readable in the data directory)."""
+    with open(path, "r+b") as fh:
+        fh.write(os.urandom(max(1, path.stat().st_size)))
+        fh.flush()
+        os.fsync(fh.fileno())
+    path.unlink()
 
 
 def mask_id(certno: str) -> str:
