@@ -53,6 +53,18 @@ def raw_tx(engine: Engine) -> Iterator[Any]:
         raw.close()
 
 
+@contextmanager
+def raw_read(engine: Engine) -> Iterator[Any]:
+    """A cursor on a pooled DBAPI connection for a few fixed reads on every visit's path
+    (unresolved visits, the patient's history, an audit event's visit context). No
+    transaction is opened (SQLite's driver begins one only before a write)."""
+    raw = engine.raw_connection()
+    try:
+        yield raw.cursor()
+    finally:
+        raw.close()  # the pool's reset-on-return ends anything left open
+
+
 def make_engine(url: str) -> Engine:
     engine = create_engine(url, future=True)
     if engine.dialect.name == "sqlite":

@@ -75,8 +75,14 @@ def dumps(obj: Any) -> bytes:
     return "".join(parts).encode("utf-8")
 
 
+# json.dumps(s, ensure_ascii=False) for a str, byte for byte, without making an encoder per call.
+_encode_str = json.encoder.encode_basestring
+
+
 def _encode(obj: Any, out: list[str]) -> None:
-    if obj is None:
+    if type(obj) is str:  # most values: checked first
+        out.append(_encode_str(obj))
+    elif obj is None:
         out.append("null")
     elif obj is True:
         out.append("true")
@@ -91,13 +97,13 @@ def _encode(obj: Any, out: list[str]) -> None:
     elif isinstance(obj, float):
         raise WireError("floats are not sent on the wire; use Decimal")
     elif isinstance(obj, str):
-        out.append(json.dumps(obj, ensure_ascii=False))
+        out.append(_encode_str(obj))
     elif isinstance(obj, dict):
         out.append("{")
         for i, (k, v) in enumerate(obj.items()):
             if i:
                 out.append(",")
-            out.append(json.dumps(str(k), ensure_ascii=False))
+            out.append(_encode_str(str(k)))
             out.append(":")
             _encode(v, out)
         out.append("}")
