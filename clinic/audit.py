@@ -50,10 +50,15 @@ ITEM_ACTIONS = frozenset({"prescription", "settle", "self_pay", "revoke"})
 _CONTEXT_COLUMNS = ("psn_ref", "cert_type", "insutype", "diagnosis", "business_date", "items_json")
 
 
+# json.dumps(..., ensure_ascii=False, separators=(",", ":")) [+ sort_keys], made once: dumps
+# with any non-default argument builds a new encoder on every call.
+_CANONICAL = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_DETAILS = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
 def canonical(row: dict) -> bytes:
     """The exact bytes an event's hash covers; also one line of an export bundle."""
-    return json.dumps([row[f] for f in _FIELDS], ensure_ascii=False,
-                      separators=(",", ":")).encode("utf-8")
+    return _CANONICAL.encode([row[f] for f in _FIELDS]).encode("utf-8")
 
 
 def hash_canonical(canon: bytes) -> str:
@@ -80,7 +85,7 @@ class Actor:
 
 
 def _dumps(details: dict) -> str:
-    return json.dumps(details, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return _DETAILS.encode(details)
 
 
 _COLUMNS = ("seq", "ts", "clinic", "terminal", "operator", "role", "action", "object",

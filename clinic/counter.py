@@ -247,11 +247,12 @@ class Counter:
             rows = cur.execute("SELECT business_date, items_json FROM visit "
                                "WHERE psn_ref = ? AND state = ?",
                                (self.cipher.keyed_hash(person.psn_no), vs.SETTLED)).fetchall()
-        out = []
-        for day, items_json in rows:
+        if not rows:
+            return []
+        out = []  # one parse for all the rows: each items_json is a JSON array
+        for (day, _), items in zip(rows, json.loads(f"[{','.join(r[1] for r in rows)}]")):
             on = date.fromisoformat(day)
-            out.extend(rules.PriorSupply(item["code"], on, item["days"])
-                       for item in json.loads(items_json))
+            out.extend(rules.PriorSupply(item["code"], on, item["days"]) for item in items)
         return out
 
     def unresolved_verdicts(self, verdicts, overrides: dict[str, str]) -> list[rules.Verdict]:
