@@ -411,7 +411,7 @@ class Counter:
     def _items_and_mdtrt_id(self, visit_id: str) -> tuple[tuple[RxItem, ...], str | None]:
         """The visit's items and mdtrt_id: as this process wrote them, else from the row."""
         facts = (self._written or {}).get(visit_id)
-        if facts is not None and facts.get("mdtrt_id") is not None:
+        if facts is not None and "items" in facts and facts.get("mdtrt_id") is not None:
             return facts["items"], facts["mdtrt_id"]
         v = self.visit_row(visit_id)
         return tuple(RxItem(**i) for i in json.loads(v.items_json)), v.mdtrt_id
