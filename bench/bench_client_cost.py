@@ -34,13 +34,22 @@ RX = [("xbdp", 1, 7), ("阿司匹林肠溶片", 1, 7)]
 HERE = Path(__file__).parent
 
 
+def new_counter(settings) -> Counter:
+    """A counter on a fresh data directory, acting for its first administrator once users and
+    roles exist (bench/login.py, issue 8); before that, for the configured operator."""
+    try:
+        from login import first_admin_session
+    except ImportError:
+        return Counter(settings)
+    return Counter(settings, first_admin_session(settings))
+
 
 def record(work: Path) -> tuple[dict[str, str], str]:
     """One real visit against the simulator; keep each transaction's answer."""
     from settlement.mock_network import registry
     sim = start_simulator(work / "insurer.db")
     try:
-        counter = Counter(replace(load_settings(home=work / "rec"), network_url=sim.address))
+        counter = new_counter(replace(load_settings(home=work / "rec"), network_url=sim.address))
         certno = registry.default_villager().certno
         counter.run_visit(Credential("02", certno, certno=certno), RX, diagnosis="I10")
         answers = {}
@@ -64,7 +73,7 @@ def main() -> None:
                                 stderr=subprocess.PIPE, text=True)
         try:
             url = _wait_line(proc, "listening on", 30).split()[-1]
-            counter = Counter(replace(load_settings(home=work / "bench"), network_url=url))
+            counter = new_counter(replace(load_settings(home=work / "bench"), network_url=url))
             commits = CommitCount(counter)
             floors = {"floor": Floor(url, work, http="stdlib"),
                       "strict": Floor(url, work, http="stdlib", commits="dbapi"),

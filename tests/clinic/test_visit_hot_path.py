@@ -31,7 +31,13 @@ def test_wire_strings_are_encoded_exactly_as_json_dumps_would(s):
 @pytest.fixture
 def counter(tmp_path):
     clock = {"now": datetime(2026, 11, 30, 9, 0)}
-    c = Counter(load_settings(home=tmp_path / "clinic"), clock=lambda: clock["now"])
+    settings = load_settings(home=tmp_path / "clinic")
+    try:
+        from auth_helpers import admin_session  # once the counter acts for a session (issue 8)
+    except ImportError:
+        c = Counter(settings, clock=lambda: clock["now"])
+    else:
+        c = Counter(settings, admin_session(settings), clock=lambda: clock["now"])
     c.test_clock = clock
     yield c
     c.close()
