@@ -33,7 +33,7 @@ from .audit import Actor, AuditLog
 from .config import Settings, assert_training_isolated
 from .crashpoints import crash_point
 from .crypto import FieldCipher, load_or_create_key
-from .db import open_database, raw_read, raw_tx
+from .db import open_database, pinned, raw_read, raw_tx
 from .domain import Operator, RxItem, Settlement, Split, VisitResult
 from .errors import (BlockedByFormulary, CardProblem, NetworkProblem, NotAllowed,
                      OutcomeUnknownProblem, RefusedByInsurer)
@@ -560,26 +560,29 @@ class Counter:
         Errors are raised as CounterError subclasses; `confirm` lets a screen show the
         pre-settlement split before any money moves.
         """
-        overrides = overrides or {}
-        person = self.lookup(cred)
-        if self.unresolved_visits(self.cipher.keyed_hash(person.psn_no)):
-            raise OutcomeUnknownProblem(
-                "该患者有一笔结算结果未知，核实清楚前不能再次结算，以免重复扣费。请先处理“待核实”的结算。",
-                "person has an unresolved settlement")
-        items = self.resolve_items(spec)
-        verdicts = self.check(items, (diagnosis,), emergency, person)
-        stopping = self.unresolved_verdicts(verdicts, overrides)
-        if stopping:
-            self.record_block(stopping, person, items)
-            return VisitResult("blocked", person, items, tuple(verdicts),
-                               message="；".join(v.message for v in stopping))
-        visit_id = self.open_visit(person, cred, items, verdicts, diagnosis, overrides)
-        self.upload_fees(visit_id)
-        pre = self.presettle(visit_id)
-        if not confirm(pre):
-            self.cancel_visit(visit_id, "操作员取消结算")
-            return VisitResult("cancelled", person, items, tuple(verdicts), pre.split,
-                               message="已取消，未结算")
-        settlement = self.settle(visit_id, pre)
-        return VisitResult("settled", person, items, tuple(verdicts), pre.split, settlement,
-                           message="结算成功")
+        # One DBAPI connection for the visit's journal, state and audit transactions (each still
+        # commits on its own, exactly where it did): no pool checkout per transaction.
+        with pinned(self.engine):
+            overrides = overrides or {}
+            person = self.lookup(cred)
+            if self.unresolved_visits(self.cipher.keyed_hash(person.psn_no)):
+                raise OutcomeUnknownProblem(
+                    "该患者有一笔结算结果未知，核实清楚前不能再次结算，以免重复扣费。请先处理“待核实”的结算。",
+                    "person has an unresolved settlement")
+            items = self.resolve_items(spec)
+            verdicts = self.check(items, (diagnosis,), emergency, person)
+            stopping = self.unresolved_verdicts(verdicts, overrides)
+            if stopping:
+                self.record_block(stopping, person, items)
+                return VisitResult("blocked", person, items, tuple(verdicts),
+                                   message="；".join(v.message for v in stopping))
+            visit_id = self.open_visit(person, cred, items, verdicts, diagnosis, overrides)
+            self.upload_fees(visit_id)
+            pre = self.presettle(visit_id)
+            if not confirm(pre):
+                self.cancel_visit(visit_id, "操作员取消结算")
+                return VisitResult("cancelled", person, items, tuple(verdicts), pre.split,
+                                   message="已取消，未结算")
+            settlement = self.settle(visit_id, pre)
+            return VisitResult("settled", person, items, tuple(verdicts), pre.split, settlement,
+                               message="结算成功")

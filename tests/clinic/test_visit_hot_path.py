@@ -132,3 +132,31 @@ def test_the_term_memo_follows_the_formulary_version_in_force(counter, tmp_path)
     counter.test_clock["now"] += timedelta(days=1)  # v3 is in force: the drug is gone
     with pytest.raises(BlockedByFormulary):
         counter.resolve_items([(NIFEDIPINE, 1, None)])
+
+
+def test_a_pinned_connection_serves_the_visits_transactions_each_committed_on_its_own(tmp_path):
+    from sqlalchemy import event
+
+    from clinic.db import open_database, pinned, raw_read, raw_tx
+    from settlement.journal import Journal, PlainSealer
+
+    engine = open_database(tmp_path / "c.db")
+    checkouts = []
+    event.listen(engine.pool, "checkout", lambda *a: checkouts.append(1))
+    journal = Journal(engine, "H31011600001", PlainSealer())
+    with pinned(engine):
+        journal.record_intent("9001", None, lambda m, now: b"{}")
+        with raw_tx(engine) as cur:
+            cur.execute("INSERT INTO journal_msgid_clock (id, last_stamp, last_serial) "
+                        "VALUES (2, 'x', 1)")
+        with pytest.raises(ZeroDivisionError), raw_tx(engine) as cur:
+            cur.execute("UPDATE journal_msgid_clock SET last_serial = 99 WHERE id = 2")
+            1 / 0  # rolled back, and the pinned connection goes on working
+        with raw_read(engine) as cur:
+            assert cur.execute("SELECT last_serial FROM journal_msgid_clock WHERE id = 2"
+                               ).fetchone() == (1,)
+        # another connection sees every committed transaction at once
+        with engine.connect() as other:
+            assert other.exec_driver_sql("SELECT count(*) FROM journal_message").scalar() == 1
+    assert len(checkouts) == 2  # the pinned one, and `other`
+    engine.dispose()
