@@ -27,11 +27,13 @@ def _reject_constant(name: str) -> Any:
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in pairs:
-        if k in out:
-            raise WireError(f"duplicate key {k!r} in JSON")
-        out[k] = v
+    out = dict(pairs)
+    if len(out) != len(pairs):  # a key came twice: name the first one repeated
+        seen: set[str] = set()
+        for k, _ in pairs:
+            if k in seen:
+                raise WireError(f"duplicate key {k!r} in JSON")
+            seen.add(k)
     return out
 
 
