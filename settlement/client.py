@@ -47,6 +47,28 @@ def _tls_context() -> ssl.SSLContext:
         return ssl.create_default_context()
 
 
+class _OneWrite:
+    """A request's headers and bytes body in one write. http.client sends them in two, and the
+    server then needs a second read (and a turn of its event loop) before it has the body."""
+
+    def _send_output(self, message_body=None, encode_chunked=False):
+        if isinstance(message_body, bytes) and not encode_chunked:
+            self._buffer.extend((b"", b""))
+            msg = b"\r\n".join(self._buffer) + message_body
+            del self._buffer[:]
+            self.send(msg)
+            return
+        super()._send_output(message_body, encode_chunked)
+
+
+class _HTTPConnection(_OneWrite, http.client.HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_OneWrite, http.client.HTTPSConnection):
+    pass
+
+
 def _readable(sock) -> bool:
     """Whether a read would not block (data, or the peer's close), without waiting."""
     if hasattr(select, "poll"):  # no FD_SETSIZE limit
@@ -94,11 +116,10 @@ class InsurerClient:
                 return conn
             conn.close()
         if self._https:
-            conn = http.client.HTTPSConnection(self._host, self._port,
-                                               timeout=self._connect_timeout, context=self._tls)
+            conn = _HTTPSConnection(self._host, self._port, timeout=self._connect_timeout,
+                                    context=self._tls)
         else:
-            conn = http.client.HTTPConnection(self._host, self._port,
-                                              timeout=self._connect_timeout)
+            conn = _HTTPConnection(self._host, self._port, timeout=self._connect_timeout)
         try:
             conn.connect()  # TCP_NODELAY is set by http.client
         except OSError as exc:  # refused, no route, DNS, connect timeout, TLS handshake
@@ -115,7 +136,7 @@ class InsurerClient:
         headers["content-type"] = "application/json; charset=utf-8"
         conn = self._connection(infno, msgid)
         try:
-            # Headers and a bytes body leave in one write (no Nagle / delayed-ACK stall).
+            # Headers and body leave in one write (_OneWrite); TCP_NODELAY is on.
             conn.request("POST", self._path, body=body, headers=headers)
             resp = conn.getresponse()
             raw = resp.read()

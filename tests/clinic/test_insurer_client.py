@@ -184,3 +184,22 @@ def test_a_file_answer_is_returned_raw(server):
 def test_a_base_url_must_be_http_or_https():
     with pytest.raises(ValueError):
         InsurerClient("ftp://insurer.example")
+
+
+def test_headers_and_body_leave_in_one_write():
+    from settlement.client import _HTTPConnection
+
+    class Sock:
+        def __init__(self):
+            self.writes = []
+
+        def sendall(self, data):
+            self.writes.append(bytes(data))
+
+    conn = _HTTPConnection("127.0.0.1", 1)
+    conn.sock = Sock()
+    conn.request("POST", "/p", body=b'{"a":1}', headers={"content-type": "application/json"})
+    assert len(conn.sock.writes) == 1
+    assert conn.sock.writes[0].startswith(b"POST /p HTTP/1.1\r\n")
+    assert conn.sock.writes[0].endswith(b"\r\n\r\n" + b'{"a":1}')
+    assert b"Content-Length: 7\r\n" in conn.sock.writes[0]
