@@ -66,11 +66,6 @@ _UNRESOLVED = (vs.SETTLING, vs.UNKNOWN, vs.REVOKING, vs.REVERSING)
 
 
 class Counter:
-    # Per-process memos, made on first use: term -> drug for one formulary version, and what
-    # this process itself wrote of its open visits (items, mdtrt_id), which never change.
-    _resolved: tuple[Formulary, dict] | None = None
-    _written: dict[str, dict[str, Any]] | None = None
-
     def __init__(self, settings: Settings, operator: Operator | None = None, *,
                  formulary: Formulary | None = None, clock: Callable[[], datetime] = _now):
         assert_training_isolated(settings)
@@ -95,6 +90,11 @@ class Counter:
         self._parties: dict[str, tuple[Person, Credential]] = {}  # visits this process opened
         self._states: dict[str, str] = {}  # the state this process last wrote, per visit
         self.audit.start(self)  # app_start event; visit events get their protected context
+
+    # Per-process memos, made on first use: term -> drug for one formulary version, and what
+    # this process itself wrote of its open visits (items, mdtrt_id), which never change.
+    _resolved: tuple[Formulary, dict] | None = None
+    _written: dict[str, dict[str, Any]] | None = None
 
     @property
     def formulary(self) -> Formulary:
