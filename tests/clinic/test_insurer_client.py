@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
 import threading
 import time
 
@@ -30,13 +31,15 @@ class ScriptedServer:
     """Answers the n-th request with script[n]: bytes to send, "drop" (close without answering),
     "silence" (read it and say nothing), or ("close_after", bytes) (answer, then close)."""
 
-    def __init__(self, script):
+    def __init__(self, script, tls=None):
         self.script = list(script)
         self.requests: list[bytes] = []
         self.connections = 0
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(8)
+        if tls is not None:  # an ssl.SSLContext: the handshake happens in accept()
+            self.sock = tls.wrap_socket(self.sock, server_side=True)
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
         self._stop = False
         self._thread = threading.Thread(target=self._serve, daemon=True)
@@ -62,6 +65,8 @@ class ScriptedServer:
         while not self._stop:
             try:
                 conn, _ = self.sock.accept()
+            except ssl.SSLError:  # a client that refused our certificate: wait for the next
+                continue
             except OSError:
                 return
             self.connections += 1
@@ -203,3 +208,46 @@ def test_headers_and_body_leave_in_one_write():
     assert conn.sock.writes[0].startswith(b"POST /p HTTP/1.1\r\n")
     assert conn.sock.writes[0].endswith(b"\r\n\r\n" + b'{"a":1}')
     assert b"Content-Length: 7\r\n" in conn.sock.writes[0]
+
+
+def _self_signed(tmp_path):
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+            .sign(key, hashes.SHA256()))
+    cert_pem, key_pem = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_pem.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_pem.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                          serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
+    return cert_pem, key_pem
+
+
+def test_https_checks_the_certificate_and_an_untrusted_one_is_unreachable(tmp_path):
+    cert_pem, key_pem = _self_signed(tmp_path)
+    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_ctx.load_cert_chain(cert_pem, key_pem)
+    srv = ScriptedServer([], tls=server_ctx)
+    url = srv.url.replace("http://127.0.0.1", "https://localhost")
+    try:
+        with pytest.raises(NetworkUnreachable):  # the handshake refuses it: nothing was sent
+            InsurerClient(url, timeout=2).send("1101", "M1", b"{}")
+        trusting = InsurerClient(url, timeout=2)
+        trusting._tls = ssl.create_default_context(cafile=str(cert_pem))
+        assert trusting.send("1101", "M2", b"{}").raw == OK
+        assert trusting.send("1101", "M3", b"{}").raw == OK  # kept alive over TLS
+        assert srv.connections == 1 and len(srv.requests) == 2
+        trusting.close()
+    finally:
+        srv.close()
