@@ -4,11 +4,21 @@
 cheapest route (`GET /health`) and that many bare SQLite commits on a file with the clinic's
 settings (WAL, synchronous=FULL). `CommitCount(counter)` counts every commit a visit makes,
 including those on DBAPI connections the engine's commit event does not see.
+
+How the round trips and commits are made:
+- `http="httpx"`: `httpx.Client.get` (the first floor, and bench_visit's); `http="stdlib"`: one
+  kept-alive `http.client` connection, the HTTP stack the insurer client itself uses since it
+  left httpx, so the library's own cost is never counted as floor for one and not the other;
+- `commits="engine"`: `engine.begin()` + a `text()` INSERT per commit (the first floor's);
+  `commits="dbapi"`: an INSERT and `commit()` on one DBAPI connection held open (pragmas
+  applied by the engine), with no SQLAlchemy or pool work at all: the strictest floor.
 """
 from __future__ import annotations
 
 import time
+from http.client import HTTPConnection
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 from sqlalchemy import event, text
@@ -17,6 +27,7 @@ from clinic.db import COMMITS as RAW_COMMITS
 from clinic.db import make_engine
 
 CALLS_PER_VISIT = 6  # 1101, 2201, 2203, 2204, 2206, 2207
+_ROW = b"x" * 512
 
 
 class CommitCount:
@@ -34,22 +45,57 @@ class CommitCount:
 
 
 class Floor:
-    def __init__(self, url: str, work: Path):
+    def __init__(self, url: str, work: Path, *, http: str = "httpx", commits: str = "engine"):
+        if http not in ("httpx", "stdlib") or commits not in ("engine", "dbapi"):
+            raise ValueError(f"floor http={http!r} commits={commits!r}")
         self._url = url
-        self._engine = make_engine(f"sqlite:///{work / 'floor.db'}")
+        self._engine = make_engine(f"sqlite:///{work / f'floor_{http}_{commits}.db'}")
         with self._engine.begin() as conn:
             conn.execute(text("CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, v BLOB)"))
-        self._http = httpx.Client(trust_env=False)
+        if http == "stdlib":
+            parts = urlsplit(url)
+            self._conn = http_conn = HTTPConnection(parts.hostname, parts.port)
+
+            def get() -> None:
+                http_conn.request("GET", "/health")  # TCP_NODELAY is set by http.client
+                resp = http_conn.getresponse()
+                resp.read()
+                if resp.status != 200:
+                    raise RuntimeError(f"GET /health: {resp.status}")
+            self._http = None
+        else:
+            self._conn = None
+            self._http = client = httpx.Client(trust_env=False)
+
+            def get() -> None:
+                client.get(url + "/health")
+        self._get = get
+        if commits == "dbapi":
+            self._raw = raw = self._engine.raw_connection()
+
+            def commit() -> None:
+                raw.cursor().execute("INSERT INTO t (v) VALUES (?)", (_ROW,))
+                raw.commit()
+        else:
+            self._raw = None
+            engine = self._engine
+
+            def commit() -> None:
+                with engine.begin() as conn:
+                    conn.execute(text("INSERT INTO t (v) VALUES (:v)"), {"v": _ROW})
+        self._commit = commit
 
     def sample(self, n_http: int, n_commits: int) -> float:
+        get, commit = self._get, self._commit
         t0 = time.perf_counter()
         for _ in range(n_http):
-            self._http.get(self._url + "/health")
+            get()
         for _ in range(n_commits):
-            with self._engine.begin() as conn:
-                conn.execute(text("INSERT INTO t (v) VALUES (:v)"), {"v": b"x" * 512})
+            commit()
         return time.perf_counter() - t0
 
     def close(self) -> None:
-        self._http.close()
+        for c in (self._conn, self._http, self._raw):
+            if c is not None:
+                c.close()
         self._engine.dispose()

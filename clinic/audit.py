@@ -22,8 +22,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from . import audit_keys
-from .db import raw_tx
-from .models import AuditCheckpoint, AuditEvent, Visit
+from .db import raw_read, raw_tx
+from .models import AuditCheckpoint, AuditEvent
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +47,19 @@ VISIT_ACTIONS = frozenset({"prescription", "formulary_override", "visit_register
                            "visit_cancel", "visit_failed", "receipt_print", "receipt_reprint",
                            "recovery"})
 ITEM_ACTIONS = frozenset({"prescription", "settle", "self_pay", "revoke"})
+# The visit columns an event's context is made from; none of them changes after the insert.
+_CONTEXT_COLUMNS = ("psn_ref", "cert_type", "insutype", "diagnosis", "business_date", "items_json")
+
+
+# json.dumps(..., ensure_ascii=False, separators=(",", ":")) [+ sort_keys], made once: dumps
+# with any non-default argument builds a new encoder on every call.
+_CANONICAL = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_DETAILS = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
 def canonical(row: dict) -> bytes:
     """The exact bytes an event's hash covers; also one line of an export bundle."""
-    return json.dumps([row[f] for f in _FIELDS], ensure_ascii=False,
-                      separators=(",", ":")).encode("utf-8")
+    return _CANONICAL.encode([row[f] for f in _FIELDS]).encode("utf-8")
 
 
 def hash_canonical(canon: bytes) -> str:
@@ -80,7 +87,7 @@ class Actor:
 
 
 def _dumps(details: dict) -> str:
-    return json.dumps(details, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return _DETAILS.encode(details)
 
 
 _COLUMNS = ("seq", "ts", "clinic", "terminal", "operator", "role", "action", "object",
@@ -101,6 +108,7 @@ class AuditLog:
         # first (the seq primary key refuses the stale one), which saves a query per event.
         self._head: _Head | None = None
         self._contexts: dict[tuple, dict] = {}  # a visit's context does not change once opened
+        self._rows: dict[str, dict] = {}  # context columns of visits this process inserted
 
     @property
     def actor(self) -> Actor:
@@ -181,19 +189,28 @@ class AuditLog:
             return ctx
         return self._contexts[key]
 
+    def remember_visit(self, visit_id: str, row: dict) -> None:
+        """The visit row this process has just inserted (committed): its events' context is
+        made from it without reading it back."""
+        if len(self._rows) > 256:  # a long day at one counter stays small
+            self._rows.clear()
+        self._rows[visit_id] = {c: row.get(c) for c in _CONTEXT_COLUMNS}
+
     def _read_visit_context(self, action: str, visit_id: str) -> dict:
         try:
-            with self._engine.connect() as conn:
-                v = conn.execute(select(Visit.psn_ref, Visit.cert_type, Visit.insutype,
-                                        Visit.diagnosis, Visit.business_date, Visit.items_json,
-                                        Visit.self_pay).where(Visit.id == visit_id)).first()
+            v = self._rows.get(visit_id)
             if v is None:
-                return {}
-            ctx: dict = {"psn_ref": v.psn_ref or "", "cert_type": v.cert_type or "",
-                         "insutype": v.insutype or "", "diagnosis": v.diagnosis or "",
-                         "business_date": v.business_date}
+                with raw_read(self._engine) as cur:
+                    found = cur.execute(f"SELECT {', '.join(_CONTEXT_COLUMNS)} FROM visit "
+                                        "WHERE id = ?", (visit_id,)).fetchone()
+                if found is None:
+                    return {}
+                v = dict(zip(_CONTEXT_COLUMNS, found))
+            ctx: dict = {"psn_ref": v["psn_ref"] or "", "cert_type": v["cert_type"] or "",
+                         "insutype": v["insutype"] or "", "diagnosis": v["diagnosis"] or "",
+                         "business_date": v["business_date"]}
             if action in ITEM_ACTIONS:
-                ctx["rx"] = [self._item(i) for i in json.loads(v.items_json or "[]")]
+                ctx["rx"] = [self._item(i) for i in json.loads(v["items_json"] or "[]")]
             town = getattr(self, "_town_key", None)
             if town is not None:
                 person, cred = self._counter.open_party(visit_id)

@@ -10,12 +10,13 @@ import logging
 import os
 import socket
 import uuid
-from dataclasses import asdict, replace
+from dataclasses import asdict, fields, replace
 from datetime import date, datetime
 from typing import Any, Callable
 
 from cryptography.exceptions import InvalidTag
 from sqlalchemy import select
+from sqlalchemy.exc import NoResultFound
 
 from cardreader.card import CardData
 from formulary import rules
@@ -33,7 +34,7 @@ from .audit import Actor, AuditLog
 from .config import Settings, assert_training_isolated
 from .crashpoints import crash_point
 from .crypto import FieldCipher, redact
-from .db import open_database
+from .db import open_database, pinned, raw_read, raw_tx
 from .domain import Operator, RxItem, Settlement, Split, VisitResult
 from .errors import (BlockedByFormulary, CardProblem, CounterError, NetworkProblem, NotAllowed,
                      OutcomeUnknownProblem, RefusedByInsurer)
@@ -48,6 +49,21 @@ UNTRUSTED_ANSWER = "医保返回的结算结果不完整，结果未知。请勿
 
 def _now() -> datetime:
     return datetime.now()
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _flat(obj) -> dict[str, Any]:
+    """asdict() for a dataclass whose fields are plain values (no deep copy on every call)."""
+    names = _FIELD_NAMES.get(type(obj))
+    if names is None:
+        names = _FIELD_NAMES[type(obj)] = tuple(f.name for f in fields(obj))
+    return {n: getattr(obj, n) for n in names}
+
+
+_VISIT_COLUMNS = frozenset(Visit.__table__.c.keys())
+_UNRESOLVED = (vs.SETTLING, vs.UNKNOWN, vs.REVOKING, vs.REVERSING)
 
 
 class Counter:
@@ -78,6 +94,11 @@ class Counter:
         self._parties: dict[str, tuple[Person, Credential]] = {}  # visits this process opened
         self._states: dict[str, str] = {}  # the state this process last wrote, per visit
         self.audit.start(self)  # app_start event; visit events get their protected context
+
+    # Per-process memos, made on first use: term -> drug for one formulary version, and what
+    # this process itself wrote of its open visits (items, mdtrt_id), which never change.
+    _resolved: tuple[Formulary, dict] | None = None
+    _written: dict[str, dict[str, Any]] | None = None
 
     @property
     def formulary(self) -> Formulary:
@@ -196,12 +217,20 @@ class Counter:
     def resolve_items(self, spec: list[tuple[str, int, int | None]]) -> tuple[RxItem, ...]:
         """(drug term or code, quantity, days or None) -> priced items; unknown terms raise."""
         from formulary.catalog import DrugLookupError
+        formulary = self.formulary
+        if self._resolved is None or self._resolved[0] is not formulary:
+            self._resolved = (formulary, {})  # a Formulary is immutable: memo per version
+        memo = self._resolved[1]
         items = []
         for term, qty, days in spec:
-            try:
-                drug = self.formulary.by_code(term) or self.formulary.resolve(term)
-            except DrugLookupError as exc:
-                raise BlockedByFormulary(exc.message, exc.detail) from exc
+            drug = memo.get(term)
+            if drug is None:
+                try:
+                    drug = formulary.by_code(term) or formulary.resolve(term)
+                except DrugLookupError as exc:
+                    raise BlockedByFormulary(exc.message, exc.detail) from exc
+                if len(memo) < 4096:
+                    memo[term] = drug
             items.append(RxItem(drug.code, drug.name, qty, days or drug.std_days * qty,
                                 drug.price_fen, drug.unit))
         return tuple(items)
@@ -218,12 +247,17 @@ class Counter:
 
     def history(self, person: Person) -> list[rules.PriorSupply]:
         """What this clinic dispensed to the patient before (settled visits), for repeat checks."""
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(Visit.business_date, Visit.items_json).where(
-                Visit.psn_ref == self.cipher.keyed_hash(person.psn_no),
-                Visit.state == vs.SETTLED)).all()
-        return [rules.PriorSupply(item["code"], date.fromisoformat(day), item["days"])
-                for day, items_json in rows for item in json.loads(items_json)]
+        with raw_read(self.engine) as cur:
+            rows = cur.execute("SELECT business_date, items_json FROM visit "
+                               "WHERE psn_ref = ? AND state = ?",
+                               (self.cipher.keyed_hash(person.psn_no), vs.SETTLED)).fetchall()
+        if not rows:
+            return []
+        out = []  # one parse for all the rows: each items_json is a JSON array
+        for (day, _), items in zip(rows, json.loads(f"[{','.join(r[1] for r in rows)}]")):
+            on = date.fromisoformat(day)
+            out.extend(rules.PriorSupply(item["code"], on, item["days"]) for item in items)
+        return out
 
     def unresolved_verdicts(self, verdicts, overrides: dict[str, str]) -> list[rules.Verdict]:
         """Blocks always stop; a warning stops unless overridden with a reason."""
@@ -233,29 +267,38 @@ class Counter:
     # ---- the visit ---------------------------------------------------------------------
 
     def transition(self, conn, visit_id: str, to_state: str, **values) -> None:
-        """Move a visit to `to_state` if the state machine allows it from where it is."""
+        """Move a visit to `to_state` if the state machine allows it from where it is.
+
+        `conn`: a SQLAlchemy connection in a transaction, or a DBAPI cursor in one (raw_tx)."""
+        run = getattr(conn, "exec_driver_sql", None) or conn.execute
+        cols = sorted(values)
+        if not _VISIT_COLUMNS.issuperset(cols):  # names come from this module, never from input
+            raise ValueError(f"not visit columns: {cols}")
+        sets = "UPDATE visit SET state = ?" + "".join(f", {c} = ?" for c in cols) + " WHERE id = ?"
+        args = (to_state, *(values[c] for c in cols), visit_id)
         current = self._states.get(visit_id)
         # The state this process wrote last, if any, made a condition of the UPDATE; another
         # writer in between changes no row, and the state is then read again.
         if current is not None and to_state in vs.ALLOWED.get(current, ()):
-            cols = sorted(values)  # column names come from this module, never from input
-            done = conn.exec_driver_sql(
-                "UPDATE visit SET state = ?" + "".join(f", {c} = ?" for c in cols)
-                + " WHERE id = ? AND state = ?",
-                (to_state, *(values[c] for c in cols), visit_id, current))
-            if done.rowcount != 1:
+            if run(sets + " AND state = ?", (*args, current)).rowcount != 1:
                 current = None
         else:
             current = None
         if current is None:
-            current = conn.execute(select(Visit.state).where(Visit.id == visit_id)).scalar_one()
+            row = run("SELECT state FROM visit WHERE id = ?", (visit_id,)).fetchone()
+            if row is None:
+                raise NoResultFound(f"no visit {visit_id}")
+            current = row[0]
             vs.check(current, to_state)
-            conn.execute(Visit.__table__.update().where(Visit.id == visit_id)
-                         .values(state=to_state, **values))
-        conn.exec_driver_sql("INSERT INTO visit_transition (visit_id, from_state, to_state, at) "
-                             "VALUES (?, ?, ?, ?)",
-                             (visit_id, current, to_state, self.clock().isoformat()))
+            run(sets, args)
+        run("INSERT INTO visit_transition (visit_id, from_state, to_state, at) VALUES (?, ?, ?, ?)",
+            (visit_id, current, to_state, self.clock().isoformat()))
         self._states[visit_id] = to_state
+
+    def _advance(self, visit_id: str, to_state: str, **values) -> None:
+        """One committed transition, on a pooled DBAPI connection (the visit's own path)."""
+        with raw_tx(self.engine) as cur:
+            self.transition(cur, visit_id, to_state, **values)
 
     def seal_party(self, visit_id: str, person: Person, cred: Credential) -> bytes:
         if len(self._parties) > 256:  # a day at one counter; older visits unseal on demand
@@ -287,16 +330,20 @@ class Counter:
         """Record the visit locally, then register it (2201) and upload the diagnosis (2203)."""
         visit_id = str(uuid.uuid4())
         now = self.clock()
-        with self.engine.begin() as conn:
-            conn.execute(Visit.__table__.insert().values(
-                id=visit_id, created_at=now.isoformat(), business_date=now.date().isoformat(),
-                state=vs.NEW, opter=self.operator.opter, cert_type=cred.mdtrt_cert_type,
-                person_sealed=self.seal_party(visit_id, person, cred),
-                psn_ref=self.cipher.keyed_hash(person.psn_no),
-                certno_ref=self.cipher.keyed_hash(person.certno) if person.certno else None,
-                insutype=person.insutype, diagnosis=diagnosis,
-                items_json=json.dumps([asdict(i) for i in items], ensure_ascii=False),
-                verdicts_json=json.dumps([asdict(v) for v in verdicts], ensure_ascii=False)))
+        row = dict(id=visit_id, created_at=now.isoformat(), business_date=now.date().isoformat(),
+                   state=vs.NEW, opter=self.operator.opter, cert_type=cred.mdtrt_cert_type,
+                   person_sealed=self.seal_party(visit_id, person, cred),
+                   psn_ref=self.cipher.keyed_hash(person.psn_no),
+                   certno_ref=self.cipher.keyed_hash(person.certno) if person.certno else None,
+                   insutype=person.insutype, diagnosis=diagnosis,
+                   items_json=json.dumps([_flat(i) for i in items], ensure_ascii=False),
+                   verdicts_json=json.dumps([_flat(v) for v in verdicts], ensure_ascii=False),
+                   self_pay=False)
+        with raw_tx(self.engine) as cur:
+            cur.execute(f"INSERT INTO visit ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+                        tuple(row.values()))
+        self._remember(visit_id, items=items, mdtrt_id=None)
+        self.audit.remember_visit(visit_id, row)  # its context, without reading it back
         warned = {v.rule_id for v in verdicts if v.outcome == "warn"}
         for rule_id, reason in overrides.items():
             if rule_id in warned:  # only an override that actually overrode something is one
@@ -311,17 +358,16 @@ class Counter:
                 person, cred, now, ipt_otp_no, self.operator.opter, self.operator.opter_name,
                 self.settings.dept_code, self.settings.dept_name), person)
             mdtrt_id = messages.parse_registration(ans.output)
-            with self.engine.begin() as conn:  # known at once, so a failure below can withdraw it
-                conn.execute(Visit.__table__.update().where(Visit.id == visit_id)
-                             .values(mdtrt_id=mdtrt_id))
+            with raw_tx(self.engine) as cur:  # known at once, so a failure below can withdraw it
+                cur.execute("UPDATE visit SET mdtrt_id = ? WHERE id = ?", (mdtrt_id, visit_id))
+            self._remember(visit_id, mdtrt_id=mdtrt_id)
             self.call("2203", visit_id, messages.visit_info(
                 mdtrt_id, person, now, diagnosis, DiagnosisList.load_default().name_of(diagnosis),
                 self.operator.opter, self.operator.opter_name, self.settings.dept_name), person)
         except Exception as exc:
             self._fail(visit_id, exc)
             raise
-        with self.engine.begin() as conn:
-            self.transition(conn, visit_id, vs.REGISTERED, mdtrt_id=mdtrt_id)
+        self._advance(visit_id, vs.REGISTERED, mdtrt_id=mdtrt_id)
         self.audit.append("visit_register", visit_id, "ok", mdtrt_id=mdtrt_id)
         return visit_id
 
@@ -340,8 +386,7 @@ class Counter:
             person, _ = self.open_party(visit_id)
             self.call("2202", visit_id, messages.cancel_registration(
                 v.mdtrt_id, person.psn_no, self._ipt_otp_no(visit_id)), person)
-        with self.engine.begin() as conn:
-            self.transition(conn, visit_id, vs.CANCELLED, message=(reason or "已取消")[:500])
+        self._advance(visit_id, vs.CANCELLED, message=(reason or "已取消")[:500])
         self.audit.append("visit_cancel", visit_id, "ok", reason=reason[:200])
 
     def record_block(self, stopping, person: Person | None = None,
@@ -361,29 +406,39 @@ class Counter:
                 return
             except (NetworkProblem, RefusedByInsurer) as cancel_exc:
                 log.warning("could not withdraw visit %s: %s", visit_id, cancel_exc.detail)
-        with self.engine.begin() as conn:
-            self.transition(conn, visit_id, vs.FAILED, message=msg[:500])
+        self._advance(visit_id, vs.FAILED, message=msg[:500])
         self.audit.append("visit_failed", visit_id, "error", reason=type(exc).__name__)
 
     def visit_row(self, visit_id: str) -> Visit:
         with self.engine.connect() as conn:
             return conn.execute(select(Visit.__table__).where(Visit.id == visit_id)).one()
 
-    def upload_fees(self, visit_id: str) -> None:
+    def _remember(self, visit_id: str, **facts) -> None:
+        if self._written is None or len(self._written) > 256:  # a day at one counter
+            self._written = {}
+        self._written.setdefault(visit_id, {}).update(facts)
+
+    def _items_and_mdtrt_id(self, visit_id: str) -> tuple[tuple[RxItem, ...], str | None]:
+        """The visit's items and mdtrt_id: as this process wrote them, else from the row."""
+        facts = (self._written or {}).get(visit_id)
+        if facts is not None and "items" in facts and facts.get("mdtrt_id") is not None:
+            return facts["items"], facts["mdtrt_id"]
         v = self.visit_row(visit_id)
+        return tuple(RxItem(**i) for i in json.loads(v.items_json)), v.mdtrt_id
+
+    def upload_fees(self, visit_id: str) -> None:
+        items, mdtrt_id = self._items_and_mdtrt_id(visit_id)
         person, _ = self.open_party(visit_id)
-        items = [RxItem(**i) for i in json.loads(v.items_json)]
         lines = [FeeLine(f"{n + 1:03d}", it.code, it.qty, it.price_fen, it.days)
                  for n, it in enumerate(items)]
         try:
             self.call("2204", visit_id, messages.fee_upload(
-                v.mdtrt_id, person, self._chrg_bchno(visit_id), lines, self.clock(),
+                mdtrt_id, person, self._chrg_bchno(visit_id), lines, self.clock(),
                 self.operator.opter, self.operator.opter_name), person)
         except Exception as exc:
             self._fail(visit_id, exc)
             raise
-        with self.engine.begin() as conn:
-            self.transition(conn, visit_id, vs.FEES_UPLOADED)
+        self._advance(visit_id, vs.FEES_UPLOADED)
         self.audit.append("fees_upload", visit_id, "ok", lines=len(lines))
 
     @staticmethod
@@ -391,10 +446,10 @@ class Counter:
         return visit_id.replace("-", "")[:16]
 
     def _presettle_input(self, visit_id: str) -> tuple[Person, dict[str, Any]]:
-        v = self.visit_row(visit_id)
+        items, mdtrt_id = self._items_and_mdtrt_id(visit_id)
         person, cred = self.open_party(visit_id)
-        total = sum(RxItem(**i).amount_fen for i in json.loads(v.items_json))
-        return person, messages.presettle(person, cred, v.mdtrt_id, self._chrg_bchno(visit_id), total)
+        total = sum(it.amount_fen for it in items)
+        return person, messages.presettle(person, cred, mdtrt_id, self._chrg_bchno(visit_id), total)
 
     def presettle(self, visit_id: str) -> SetlInfo:
         person, input_ = self._presettle_input(visit_id)
@@ -404,9 +459,7 @@ class Counter:
         except Exception as exc:
             self._fail(visit_id, exc)
             raise
-        with self.engine.begin() as conn:
-            self.transition(conn, visit_id, vs.PRESETTLED,
-                            presettle_json=json.dumps(asdict(pre.split)))
+        self._advance(visit_id, vs.PRESETTLED, presettle_json=json.dumps(_flat(pre.split)))
         self.audit.append("presettle", visit_id, "ok", medfee=pre.split.medfee_sumamt,
                           fund=pre.split.fund_pay_sumamt, acct=pre.split.acct_pay,
                           cash=pre.split.psn_cash_pay)
@@ -415,8 +468,7 @@ class Counter:
     def settle(self, visit_id: str, pre: SetlInfo) -> Settlement:
         """2207. The visit is `settling` (committed) before the msgid is sent; a lost answer is `unknown`."""
         person, input_ = self._presettle_input(visit_id)
-        with self.engine.begin() as conn:
-            self.transition(conn, visit_id, vs.SETTLING)
+        self._advance(visit_id, vs.SETTLING)
         body_input = messages.settle(input_, pre, self._chrg_bchno(visit_id))
         try:
             msgid, ans = self.call("2207", visit_id, body_input, person)
@@ -430,22 +482,19 @@ class Counter:
             raise OutcomeUnknownProblem(UNTRUSTED_ANSWER, str(exc)) from exc
         except (NetworkProblem, RefusedByInsurer) as exc:
             # Refused, or the connection failed before a byte went out: nothing moved.
-            with self.engine.begin() as conn:
-                self.transition(conn, visit_id, vs.FAILED, message=exc.message[:500])
+            self._advance(visit_id, vs.FAILED, message=exc.message[:500])
             self.audit.append("settle", visit_id, exc.status, reason=exc.detail[:200])
             raise
         return self.complete_settlement(visit_id, msgid, info)
 
     def _settle_unknown(self, visit_id: str, message: str, detail: str) -> None:
-        with self.engine.begin() as conn:
-            self.transition(conn, visit_id, vs.UNKNOWN, message=message[:500])
+        self._advance(visit_id, vs.UNKNOWN, message=message[:500])
         self.audit.append("settle", visit_id, "unknown", reason=detail[:200])
 
     def complete_settlement(self, visit_id: str, msgid: str, info: SetlInfo) -> Settlement:
         """The insurer confirmed: record it durably first, then print (also used by recovery)."""
-        with self.engine.begin() as conn:
-            self.transition(conn, visit_id, vs.SETTLED, setl_msgid=msgid, setl_id=info.setl_id,
-                            setl_time=info.setl_time, split_json=json.dumps(asdict(info.split)))
+        self._advance(visit_id, vs.SETTLED, setl_msgid=msgid, setl_id=info.setl_id,
+                      setl_time=info.setl_time, split_json=json.dumps(_flat(info.split)))
         crash_point("after_settled", "2207")
         self.audit.append("settle", visit_id, "ok", setl_id=info.setl_id, msgid=msgid,
                           medfee=info.split.medfee_sumamt, fund=info.split.fund_pay_sumamt,
@@ -503,12 +552,12 @@ class Counter:
 
     def unresolved_visits(self, psn_ref: str | None = None) -> list[str]:
         """Visits whose money outcome is not known yet; the counter shows them until resolved."""
-        q = select(Visit.id).where(Visit.state.in_((vs.SETTLING, vs.UNKNOWN, vs.REVOKING,
-                                                    vs.REVERSING)))
+        sql = f"SELECT id FROM visit WHERE state IN ({', '.join('?' * len(_UNRESOLVED))})"
+        args: tuple = _UNRESOLVED
         if psn_ref is not None:
-            q = q.where(Visit.psn_ref == psn_ref)
-        with self.engine.connect() as conn:
-            return [r[0] for r in conn.execute(q)]
+            sql, args = sql + " AND psn_ref = ?", (*args, psn_ref)
+        with raw_read(self.engine) as cur:
+            return [r[0] for r in cur.execute(sql, args)]
 
     # ---- the whole visit ---------------------------------------------------------------
 
@@ -521,26 +570,29 @@ class Counter:
         Errors are raised as CounterError subclasses; `confirm` lets a screen show the
         pre-settlement split before any money moves.
         """
-        overrides = overrides or {}
-        person = self.lookup(cred)
-        if self.unresolved_visits(self.cipher.keyed_hash(person.psn_no)):
-            raise OutcomeUnknownProblem(
-                "该患者有一笔结算结果未知，核实清楚前不能再次结算，以免重复扣费。请先处理“待核实”的结算。",
-                "person has an unresolved settlement")
-        items = self.resolve_items(spec)
-        verdicts = self.check(items, (diagnosis,), emergency, person)
-        stopping = self.unresolved_verdicts(verdicts, overrides)
-        if stopping:
-            self.record_block(stopping, person, items)
-            return VisitResult("blocked", person, items, tuple(verdicts),
-                               message="；".join(v.message for v in stopping))
-        visit_id = self.open_visit(person, cred, items, verdicts, diagnosis, overrides)
-        self.upload_fees(visit_id)
-        pre = self.presettle(visit_id)
-        if not confirm(pre):
-            self.cancel_visit(visit_id, "操作员取消结算")
-            return VisitResult("cancelled", person, items, tuple(verdicts), pre.split,
-                               message="已取消，未结算")
-        settlement = self.settle(visit_id, pre)
-        return VisitResult("settled", person, items, tuple(verdicts), pre.split, settlement,
-                           message="结算成功")
+        # One DBAPI connection for the visit's journal, state and audit transactions (each still
+        # commits on its own, exactly where it did): no pool checkout per transaction.
+        with pinned(self.engine):
+            overrides = overrides or {}
+            person = self.lookup(cred)
+            if self.unresolved_visits(self.cipher.keyed_hash(person.psn_no)):
+                raise OutcomeUnknownProblem(
+                    "该患者有一笔结算结果未知，核实清楚前不能再次结算，以免重复扣费。请先处理“待核实”的结算。",
+                    "person has an unresolved settlement")
+            items = self.resolve_items(spec)
+            verdicts = self.check(items, (diagnosis,), emergency, person)
+            stopping = self.unresolved_verdicts(verdicts, overrides)
+            if stopping:
+                self.record_block(stopping, person, items)
+                return VisitResult("blocked", person, items, tuple(verdicts),
+                                   message="；".join(v.message for v in stopping))
+            visit_id = self.open_visit(person, cred, items, verdicts, diagnosis, overrides)
+            self.upload_fees(visit_id)
+            pre = self.presettle(visit_id)
+            if not confirm(pre):
+                self.cancel_visit(visit_id, "操作员取消结算")
+                return VisitResult("cancelled", person, items, tuple(verdicts), pre.split,
+                                   message="已取消，未结算")
+            settlement = self.settle(visit_id, pre)
+            return VisitResult("settled", person, items, tuple(verdicts), pre.split, settlement,
+                               message="结算成功")

@@ -10,6 +10,8 @@ from alembic.config import Config
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 
+from settlement import dbapi
+
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
@@ -39,18 +41,23 @@ COMMITS = {"raw": 0}  # raw_tx commits, for benchmarks that count a visit's comm
 def raw_tx(engine: Engine) -> Iterator[Any]:
     """One transaction on a pooled DBAPI connection (pragmas applied by the engine), for the
     few fixed statements on every visit's path (audit appends, state transitions), where the
-    SQL expression layer costs more than the statement itself."""
-    raw = engine.raw_connection()
-    try:
-        cur = raw.cursor()
+    SQL expression layer costs more than the statement itself. Inside `pinned(engine)` the
+    thread's pinned connection is used (settlement.dbapi)."""
+    with dbapi.transaction(engine) as cur:
         yield cur
-        raw.commit()
-        COMMITS["raw"] += 1
-    except BaseException:
-        raw.rollback()
-        raise
-    finally:
-        raw.close()
+    COMMITS["raw"] += 1
+
+
+@contextmanager
+def raw_read(engine: Engine) -> Iterator[Any]:
+    """A cursor on a pooled DBAPI connection for a few fixed reads on every visit's path
+    (unresolved visits, the patient's history, an audit event's visit context). No
+    transaction is opened (SQLite's driver begins one only before a write)."""
+    with dbapi.reading(engine) as cur:
+        yield cur
+
+
+pinned = dbapi.pinned  # one connection for a visit's raw transactions and reads (and the journal's)
 
 
 def make_engine(url: str) -> Engine:

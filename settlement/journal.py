@@ -24,6 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 
+from . import dbapi
 from .client import Answer, InsurerClient
 from .errors import InsurerRefused, NetworkUnreachable, OutcomeUnknown
 
@@ -94,22 +95,15 @@ class Journal:
 
     @contextmanager
     def _tx(self) -> Iterator[Any]:
-        """One transaction on a pooled DBAPI connection (the engine's pragmas already applied).
+        """One transaction on a pooled DBAPI connection (the engine's pragmas already applied),
+        or on the one pinned for this thread's current stretch of work (settlement.dbapi).
 
         The journal is on every call's path, so its few fixed statements skip the SQL
         expression layer; everything else about the connection stays the engine's.
         """
-        raw = self._engine.raw_connection()
-        try:
-            cur = raw.cursor()
+        with dbapi.transaction(self._engine) as cur:
             yield cur
-            raw.commit()
-            self.commits += 1
-        except BaseException:
-            raw.rollback()
-            raise
-        finally:
-            raw.close()
+        self.commits += 1
 
     def _next_msgid(self, cur, now: datetime) -> str:
         """Monotonic msgid: the stamp never goes back even if the clock does (unique forever).

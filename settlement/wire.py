@@ -27,11 +27,13 @@ def _reject_constant(name: str) -> Any:
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in pairs:
-        if k in out:
-            raise WireError(f"duplicate key {k!r} in JSON")
-        out[k] = v
+    out = dict(pairs)
+    if len(out) != len(pairs):  # a key came twice: name the first one repeated
+        seen: set[str] = set()
+        for k, _ in pairs:
+            if k in seen:
+                raise WireError(f"duplicate key {k!r} in JSON")
+            seen.add(k)
     return out
 
 
@@ -77,8 +79,14 @@ def dumps(obj: Any) -> bytes:
     return "".join(parts).encode("utf-8")
 
 
+# json.dumps(s, ensure_ascii=False) for a str, byte for byte, without making an encoder per call.
+_encode_str = json.encoder.encode_basestring
+
+
 def _encode(obj: Any, out: list[str]) -> None:
-    if obj is None:
+    if type(obj) is str:  # most values: checked first
+        out.append(_encode_str(obj))
+    elif obj is None:
         out.append("null")
     elif obj is True:
         out.append("true")
@@ -93,13 +101,13 @@ def _encode(obj: Any, out: list[str]) -> None:
     elif isinstance(obj, float):
         raise WireError("floats are not sent on the wire; use Decimal")
     elif isinstance(obj, str):
-        out.append(json.dumps(obj, ensure_ascii=False))
+        out.append(_encode_str(obj))
     elif isinstance(obj, dict):
         out.append("{")
         for i, (k, v) in enumerate(obj.items()):
             if i:
                 out.append(",")
-            out.append(json.dumps(str(k), ensure_ascii=False))
+            out.append(_encode_str(str(k)))
             out.append(":")
             _encode(v, out)
         out.append("}")
