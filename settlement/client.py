@@ -47,6 +47,10 @@ def _tls_context() -> ssl.SSLContext:
         return ssl.create_default_context()
 
 
+# The largest answer read at all: 9102's zip files (the national catalogue is a few MB); JSON
+# answers are held to settlement.wire.MAX_BODY_BYTES when parsed.
+MAX_ANSWER_BYTES = 64 * 1024 * 1024
+
 class _OneWrite:
     """A request's headers and bytes body in one write. http.client sends them in two, and the
     server then needs a second read (and a turn of its event loop) before it has the body."""
@@ -142,7 +146,9 @@ class InsurerClient:
             # Headers and body leave in one write (_OneWrite); TCP_NODELAY is on.
             conn.request("POST", self._path, body=body, headers=headers)
             resp = conn.getresponse()
-            raw = resp.read()
+            raw = resp.read(MAX_ANSWER_BYTES + 1)
+            if len(raw) > MAX_ANSWER_BYTES:  # never buffer whatever a broken peer sends
+                raise http.client.HTTPException(f"answer longer than {MAX_ANSWER_BYTES} bytes")
         except (OSError, http.client.HTTPException) as exc:
             # Sent (or partly sent) and no whole answer: the insurer may have committed.
             conn.close()

@@ -251,3 +251,27 @@ def test_https_checks_the_certificate_and_an_untrusted_one_is_unreachable(tmp_pa
         trusting.close()
     finally:
         srv.close()
+
+
+@pytest.mark.parametrize("server", [[_response(b"PK" + b"\0" * 2048, ctype="application/zip")]],
+                         indirect=True)
+def test_an_answer_longer_than_the_limit_is_not_buffered_and_is_unknown(server, monkeypatch):
+    import settlement.client as client_module
+    monkeypatch.setattr(client_module, "MAX_ANSWER_BYTES", 1024)
+    client = InsurerClient(server.url, timeout=2)
+    with pytest.raises(OutcomeUnknown) as caught:
+        client.send("9102", "M1", b"{}")
+    assert "longer than 1024" in caught.value.detail
+    client.close()
+
+
+@pytest.mark.parametrize("server", [[_response(b'{"infcode":0,"infcode":0,"output":{}}'),
+                                     _response(b'{"infcode":0,"output":{"amt":NaN}}')]],
+                         indirect=True)
+def test_an_answer_with_duplicate_keys_or_nan_is_unknown_never_settled(server):
+    client = InsurerClient(server.url, timeout=2)
+    for why in ("duplicate key", "non-finite"):
+        with pytest.raises(OutcomeUnknown) as caught:
+            client.send("2207", "M1", b"{}")
+        assert "unreadable answer" in caught.value.detail and why in caught.value.detail
+    client.close()
