@@ -86,7 +86,7 @@ def test_an_illegal_transition_changes_nothing(counter):
 def test_transition_still_takes_a_sqlalchemy_connection(counter):
     _insert_visit(counter, "v1", vs.SETTLED)
     with counter.engine.begin() as conn:
-        counter.transition(conn, "v1", vs.REVOKING, revoke_reason="退药")
+        counter.transition(conn, "v1", vs.REVOKING, revoked_by="admin")
     assert _state(counter, "v1") == vs.REVOKING
     assert _transitions(counter, "v1") == [(vs.SETTLED, vs.REVOKING)]
 
