@@ -85,6 +85,12 @@ class Actor:
     role: str
     name: str = ""   # the operator's name, recorded in every event beside their id
 
+    @classmethod
+    def acting(cls, settings, operator) -> "Actor":
+        """This terminal of this clinic, acting for a logged-in operator."""
+        return cls(settings.fixmedins_code, settings.terminal, operator.opter, operator.role,
+                   operator.opter_name)
+
 
 def _dumps(details: dict) -> str:
     return _DETAILS.encode(details)

@@ -79,9 +79,7 @@ def _open_log(args, settings):
     from .audit import Actor, AuditLog
     from .db import open_database
     engine = open_database(settings.db_path)
-    op = args.session.operator
-    return engine, AuditLog(engine, Actor(settings.fixmedins_code, settings.terminal,
-                                          op.opter, op.role, op.opter_name))
+    return engine, AuditLog(engine, Actor.acting(settings, args.session.operator))
 
 
 def cmd_audit_export(args, settings) -> int:

@@ -1,7 +1,7 @@
 """`clinic backup create|verify|restore`: encrypted backups under the data key (clinic.backup).
 
-Each command needs a login (the data key comes from the user's key slot) and the role's
-permission: "backup" for create and verify, "restore" for restore (administrators).
+Each command runs for the session the CLI logged in (the data key comes from the user's key
+slot) after checking the role: "backup" for create and verify, "restore" for restore.
 """
 from __future__ import annotations
 
@@ -9,27 +9,13 @@ import json
 from datetime import datetime
 from pathlib import Path
 
-from . import roles
-
-
-def _session(args, settings, action: str):
-    """The session main() logged in for `needs`, else log in here; the role is checked again."""
-    session = getattr(args, "session", None)
-    if session is None:
-        from .auth import login_from_env_or_prompt
-        session = login_from_env_or_prompt(settings)
-    roles.require(session.operator, action)
-    return session
-
-
 def _audit(settings, session, action: str, obj: str, outcome: str = "ok", **details) -> None:
     from .audit import Actor, AuditLog
     from .db import open_database
     engine = open_database(settings.db_path)
     try:
-        AuditLog(engine, Actor(settings.fixmedins_code, settings.terminal,
-                               session.operator.opter, session.operator.role)
-                 ).append(action, obj, outcome, **details)
+        AuditLog(engine, Actor.acting(settings, session.operator)).append(action, obj, outcome,
+                                                                         **details)
     finally:
         engine.dispose()
 
@@ -41,7 +27,7 @@ def _backups_dir(args, settings) -> Path:
 def cmd_backup_create(args, settings) -> int:
     from .backup import create_backup, verify_backup
     from .db import open_database
-    session = _session(args, settings, "backup")
+    session = args.session
     open_database(settings.db_path).dispose()  # the schema is current before it is copied
     path = create_backup(settings.db_path, _backups_dir(args, settings), session.data_key)
     info = verify_backup(path, session.data_key)
@@ -57,7 +43,7 @@ def cmd_backup_create(args, settings) -> int:
 
 def cmd_backup_verify(args, settings) -> int:
     from .backup import verify_backup
-    session = _session(args, settings, "backup")
+    session = args.session
     info = verify_backup(Path(args.file), session.data_key)
     if args.json:
         print(json.dumps({"path": str(info.path), "created": info.created, "counts": info.counts,
@@ -70,7 +56,7 @@ def cmd_backup_verify(args, settings) -> int:
 
 def cmd_backup_restore(args, settings) -> int:
     from .backup import restore_backup
-    session = _session(args, settings, "restore")
+    session = args.session
     src = Path(args.file)
     info, kept = restore_backup(src, settings.db_path, session.data_key,
                                 settings.home / "backups", datetime.now())
@@ -83,15 +69,7 @@ def cmd_backup_restore(args, settings) -> int:
     return 0
 
 
-def _replace(sub, name: str) -> None:
-    """Drop a same-named group registered earlier (the old `backup create` in clinic/cli.py)."""
-    if name in sub.choices:
-        del sub.choices[name]
-        sub._choices_actions = [a for a in sub._choices_actions if a.dest != name]
-
-
 def register(sub) -> None:
-    _replace(sub, "backup")
     bk = sub.add_parser("backup", help="加密备份与恢复").add_subparsers(dest="sub", required=True)
     bc = bk.add_parser("create", help="备份数据库（加密并校验）")
     bc.add_argument("--out", help="备份目录，默认为数据目录下的 backups")

@@ -33,10 +33,7 @@ def formulary_store(settings: Settings):
 def _audit(args, settings: Settings):
     from .audit import Actor, AuditLog
     from .db import open_database
-    op = args.session.operator
-    return AuditLog(open_database(settings.db_path),
-                    Actor(settings.fixmedins_code, settings.terminal, op.opter, op.role,
-                          op.opter_name))
+    return AuditLog(open_database(settings.db_path), Actor.acting(settings, args.session.operator))
 
 
 def _formulary_errors(fn):

@@ -9,9 +9,7 @@ import getpass
 import json
 import sys
 
-from . import roles
-
-SELF_LOGIN = getattr(roles, "SELF_LOGIN", "self-login")
+from .roles import SELF_LOGIN
 
 
 def _store(settings):
@@ -50,16 +48,6 @@ def _new_password(args, prompt: str = "新密码：") -> str:
     return pw
 
 
-def _session(args, settings, action: str | None):
-    session = getattr(args, "session", None)
-    if session is None:
-        from .auth import login_from_env_or_prompt
-        session = login_from_env_or_prompt(settings)
-    if action:
-        roles.require(session.operator, action)
-    return session
-
-
 def cmd_user_init(args, settings) -> int:
     from .auth import AuthError
     engine, store = _store(settings)
@@ -77,7 +65,7 @@ def cmd_user_init(args, settings) -> int:
 
 
 def cmd_user_add(args, settings) -> int:
-    session = _session(args, settings, "manage_users")
+    session = args.session  # logged in, role checked by the CLI
     password = _new_password(args, f"{args.login} 的初始密码：")
     engine, store = _store(settings)
     try:
@@ -90,7 +78,7 @@ def cmd_user_add(args, settings) -> int:
 
 
 def cmd_user_disable(args, settings) -> int:
-    session = _session(args, settings, "manage_users")
+    session = args.session  # logged in, role checked by the CLI
     engine, store = _store(settings)
     try:
         store.disable_user(session, args.login)
@@ -101,7 +89,7 @@ def cmd_user_disable(args, settings) -> int:
 
 
 def cmd_user_reset(args, settings) -> int:
-    session = _session(args, settings, "manage_users")
+    session = args.session  # logged in, role checked by the CLI
     password = _new_password(args, f"{args.login} 的新密码：")
     engine, store = _store(settings)
     try:
@@ -124,7 +112,9 @@ def cmd_user_passwd(args, settings) -> int:
         new = getpass.getpass("新密码：")
         if getpass.getpass("再输入一次：") != new:
             raise AuthError("两次输入的密码不一致", "password mismatch")
-    session = _session(args, settings, None)
+    # Its own login: a password an administrator set is good for this and nothing else.
+    from .auth import login_from_env_or_prompt
+    session = login_from_env_or_prompt(settings)
     engine, store = _store(settings)
     try:
         store.change_password(session, old, new)
@@ -135,7 +125,6 @@ def cmd_user_passwd(args, settings) -> int:
 
 
 def cmd_user_list(args, settings) -> int:
-    _session(args, settings, "manage_users")
     from .auth import ROLE_NAMES
     engine, store = _store(settings)
     try:
@@ -162,7 +151,7 @@ def cmd_user_keyring(args, settings) -> int:
         print("系统密钥环：" + ("可用" if keyring_store.available() else "不可用（未安装 keyring 或无后端）"))
         print("数据密钥已存入密钥环" if keyring_store.load_key(settings) else "密钥环中没有本机的数据密钥")
         return 0
-    session = _session(args, settings, "manage_users")
+    session = args.session  # logged in, role checked by the CLI
     engine, store = _store(settings)
     try:
         if args.action == "enable":

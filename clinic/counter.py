@@ -86,9 +86,7 @@ class Counter:
         self.client = InsurerClient(settings.network_url, paas_id=settings.paas_id,
                                     paas_token=settings.paas_token,
                                     timeout=settings.timeout_seconds)
-        self.audit = AuditLog(self.engine, Actor(settings.fixmedins_code, settings.terminal,
-                                                 self.operator.opter, self.operator.role,
-                                                 self.operator.opter_name), clock)
+        self.audit = AuditLog(self.engine, Actor.acting(settings, self.operator), clock)
         self._sign_no = ""
         self._sign_day: date | None = None
         self._parties: dict[str, tuple[Person, Credential]] = {}  # visits this process opened
