@@ -72,10 +72,11 @@ def loads(data: bytes | str) -> Any:
     return obj
 
 
-def dumps(obj: Any) -> bytes:
-    """Encode to compact UTF-8 JSON; Decimal is written exactly, floats are refused."""
+def dumps(obj: Any, *, sort_keys: bool = False) -> bytes:
+    """Encode to compact UTF-8 JSON; Decimal is written exactly, floats are refused.
+    `sort_keys` writes every dict's keys sorted (the simulator's idempotency hash is of that)."""
     parts: list[str] = []
-    _encode(obj, parts)
+    _encode(obj, parts, sort_keys)
     return "".join(parts).encode("utf-8")
 
 
@@ -83,43 +84,70 @@ def dumps(obj: Any) -> bytes:
 _encode_str = json.encoder.encode_basestring
 
 
-def _encode(obj: Any, out: list[str]) -> None:
-    if type(obj) is str:  # most values: checked first
+def _encode(obj: Any, out: list[str], sort_keys: bool) -> None:
+    t = type(obj)  # the exact types wire.loads and the callers make first, subclasses after
+    if t is str:
         out.append(_encode_str(obj))
+    elif t is dict:
+        _dict(obj, out, sort_keys)
     elif obj is None:
         out.append("null")
     elif obj is True:
         out.append("true")
     elif obj is False:
         out.append("false")
+    elif t is Decimal:
+        _decimal(obj, out)
+    elif t is int:
+        out.append(str(obj))
+    elif t is list or t is tuple:
+        _list(obj, out, sort_keys)
     elif isinstance(obj, int):
         out.append(str(obj))
     elif isinstance(obj, Decimal):
-        if not obj.is_finite():
-            raise WireError("non-finite Decimal")
-        out.append(format(obj, "f"))
+        _decimal(obj, out)
     elif isinstance(obj, float):
         raise WireError("floats are not sent on the wire; use Decimal")
     elif isinstance(obj, str):
         out.append(_encode_str(obj))
     elif isinstance(obj, dict):
-        out.append("{")
-        for i, (k, v) in enumerate(obj.items()):
-            if i:
-                out.append(",")
-            out.append(_encode_str(str(k)))
-            out.append(":")
-            _encode(v, out)
-        out.append("}")
+        _dict(obj, out, sort_keys)
     elif isinstance(obj, (list, tuple)):
-        out.append("[")
-        for i, v in enumerate(obj):
-            if i:
-                out.append(",")
-            _encode(v, out)
-        out.append("]")
+        _list(obj, out, sort_keys)
     else:
         raise WireError(f"cannot encode {type(obj).__name__}")
+
+
+def _decimal(obj: Decimal, out: list[str]) -> None:
+    if not obj.is_finite():
+        raise WireError("non-finite Decimal")
+    out.append(format(obj, "f"))
+
+
+def _dict(obj: dict, out: list[str], sort_keys: bool) -> None:
+    if not obj:
+        out.append("{}")
+        return
+    sep = "{"
+    for k in (sorted(obj) if sort_keys else obj):
+        out.append(sep)
+        out.append(_encode_str(str(k)))
+        out.append(":")
+        _encode(obj[k], out, sort_keys)
+        sep = ","
+    out.append("}")
+
+
+def _list(obj: list | tuple, out: list[str], sort_keys: bool) -> None:
+    if not obj:
+        out.append("[]")
+        return
+    sep = "["
+    for v in obj:
+        out.append(sep)
+        _encode(v, out, sort_keys)
+        sep = ","
+    out.append("]")
 
 
 def inf_time(now: datetime) -> str:

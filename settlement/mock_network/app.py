@@ -35,7 +35,7 @@ from settlement.gateway import (
 )
 
 from . import catalogue as catalogue_mod
-from . import jsonout, sql
+from . import sql
 from .asgi import ServiceApp
 from .db import is_postgres, make_engine, seed_registry, seed_year_totals
 from .dbthreads import DbThreads
@@ -65,8 +65,8 @@ def beijing_now() -> datetime:
 def body_hash(obj: Any) -> str:
     """Hash of the parsed body with keys sorted: whitespace and key order do not matter,
     every value does. (The bytes hashed are wire.dumps of the key-sorted body, as stored
-    by earlier versions: jsonout writes them without building the sorted copy.)"""
-    return hashlib.sha256(jsonout.dumps(obj, sort_keys=True)).hexdigest()
+    by earlier versions, written without building a sorted copy.)"""
+    return hashlib.sha256(wire.dumps(obj, sort_keys=True)).hexdigest()
 
 
 class Simulator:
@@ -120,7 +120,7 @@ class Simulator:
                 warn_msg: str = "") -> bytes:
         now = self.clock()
         stamp = f"{now:%Y%m%d%H%M%S}{now.microsecond // 1000:03d}"
-        return jsonout.dumps({
+        return wire.dumps({
             "infcode": infcode,
             "inf_refmsgid": f"{INSUPLC_ADMDVS}{stamp}{next(self._serial) % 10_000_000:07d}",
             "refmsg_time": f"{received:%Y%m%d%H%M%S}{received.microsecond // 1000:03d}",

@@ -10,7 +10,6 @@ from sqlalchemy import select
 from settlement import wire
 from settlement.money import to_wire, yuan
 
-from .. import jsonout
 from ..db import AMOUNTS, Account, FeeLine, Settlement, Visit, YearTotal
 from ..policy import LineIn, Outcome, PersonIn, YearToDate, settle
 from .common import (
@@ -183,7 +182,7 @@ def settle_visit(ctx: Ctx, inp: dict) -> dict:
     ctx.q(_INSERT_SETTLEMENT,
           (setl_id, mid, psn, ctx.msgid, ctx.fixmedins_code, c.v.insutype, db.dt(ctx.now),
            ctx.now.year, *(getattr(out, k) for k in AMOUNTS), out.balc, out.ytd_fund_delta,
-           jsonout.dumps(info)))
+           wire.dumps(info)))
     ctx.q("UPDATE fee_line SET setl_id = %s WHERE mdtrt_id = %s AND setl_id IS NULL", (setl_id, mid))
     ctx.q("UPDATE visit SET status = 'settled' WHERE mdtrt_id = %s", (mid,))
     ctx.q("UPDATE account SET balc_fen = %s WHERE psn_no = %s", (out.balc, psn))
