@@ -8,6 +8,10 @@ connection) and the first one (httpx GETs, as before the client left httpx).
 The insurer is a replay server (bench/replay_insurer.py) answering with answers recorded from
 the real simulator, on the same server stack, so its own work does not count against the client.
 The receipt PDF is timed separately; card reading has its own benchmark.
+
+A second, instrumented pass (bench/decompose.py) splits a visit and the strict floor into the
+time spent in commit() calls, in HTTP exchanges and in everything else, so the part of the ratio
+that the disk and the network alone make is printed beside the whole.
 """
 from __future__ import annotations
 
@@ -26,11 +30,13 @@ from clinic.config import load_settings
 from clinic.counter import Counter
 from clinic.receipt import ReceiptHeader, receipt_lines, write_pdf
 from clinic.services import _wait_line, start_simulator
+from decompose import split, timed_io
 from login import first_admin_session
 from floors import CALLS_PER_VISIT, CommitCount, Floor
 from settlement.values import Credential
 
 RUNS = 100
+SPLIT_RUNS = 50
 RX = [("xbdp", 1, 7), ("阿司匹林肠溶片", 1, 7)]
 HERE = Path(__file__).parent
 
@@ -57,6 +63,30 @@ def record(work: Path) -> tuple[dict[str, str], str]:
         return answers, certno
     finally:
         sim.stop()
+
+
+def decomposition(url: str, work: Path, certno: str) -> list[tuple[float, ...]]:
+    """Instrumented visits on a fresh counter, each followed by a strict floor sample:
+    per pair, (visit, commit, http, rest, floor, commit, http, rest) in seconds."""
+    with timed_io():
+        counter = new_counter(replace(load_settings(home=work / "split"), network_url=url))
+        commits = CommitCount(counter)
+        strict = Floor(url, work, http="stdlib", commits="dbapi")
+        counter.ensure_signed_in()
+        counter._with_receipt = lambda settlement, person, **kw: settlement
+        cred = Credential("02", certno, certno=certno)
+        rows = []
+        for i in range(SPLIT_RUNS + 5):
+            before = commits()
+            visit = split(lambda: counter.run_visit(cred, RX, diagnosis="I10",
+                                                    overrides={"R006": "基准测试重复取药"}))
+            n_commits = commits() - before
+            floor = split(lambda n=n_commits: strict.sample(CALLS_PER_VISIT, n))
+            if i >= 5:  # warm-up
+                rows.append(visit + floor)
+        strict.close()
+        counter.close()
+    return rows
 
 
 def main() -> None:
@@ -108,6 +138,7 @@ def main() -> None:
                 if n:
                     pdf_times.append(time.perf_counter() - t)
             counter.close()
+            rows = decomposition(url, work, certno)
         finally:
             proc.terminate()
             proc.wait(10)
@@ -123,6 +154,13 @@ def main() -> None:
           f"{first * 1000:.1f} ms, ratio {med / first:.2f}x")
     print(f"receipt PDF (80 mm, embedded CJK subset), median of 20: "
           f"{statistics.median(pdf_times) * 1000:.1f} ms")
+    _, vc, vh, vr, f, fc, fh, fr = (statistics.median(col) * 1000 for col in zip(*rows))
+    print(f"where the time goes (instrumented pass, median of {SPLIT_RUNS}; strict floor):")
+    print(f"  commit() calls: visit {vc:.2f} ms vs floor {fc:.2f} ms ({vc / fc:.2f}x); "
+          f"HTTP exchanges: {vh:.2f} vs {fh:.2f} ms ({vh / fh:.2f}x); "
+          f"everything else: {vr:.2f} vs {fr:.2f} ms")
+    print(f"  the disk and the network alone: {(vc + vh) / f:.2f}x the floor; at 1.5x the "
+          f"client's own work would have {max(0.0, 1.5 * f - vc - vh):.2f} ms, it takes {vr:.2f} ms")
 
 
 if __name__ == "__main__":

@@ -237,25 +237,34 @@ class Counter:
               emergency: bool = False, person: Person | None = None) -> list[rules.Verdict]:
         """The formulary's verdicts, with the patient's age, sex and this clinic's history of them."""
         lines = [rules.RxLine(it.code, it.qty, it.days) for it in items]
+        today = self.clock().date()
         return rules.check(lines, self.formulary, emergency=emergency, diagnoses=diagnoses,
                            age=person.age if person else None,
                            sex=person.gend or None if person else None,
-                           history=self.history(person) if person else (),
-                           today=self.clock().date())
+                           history=self.history(person, today) if person else (),
+                           today=today)
 
-    def history(self, person: Person) -> list[rules.PriorSupply]:
-        """What this clinic dispensed to the patient before (settled visits), for repeat checks."""
+    def history(self, person: Person, today: date | None = None) -> list[rules.PriorSupply]:
+        """What this clinic dispensed to the patient before (settled visits, on or before
+        `today`), for repeat checks: per drug, the supply that lasts longest.
+
+        The repeat rule only ever looks at the longest-lasting supply of an ingredient, so
+        SQLite keeps one row per drug (max() of end day then dispensing day, as the rule ranks
+        them, takes its row's bare columns along): years of visits are scanned in C, and
+        Python sees a few rows, not one per visit.
+        """
+        today = today or self.clock().date()
         with raw_read(self.engine) as cur:
-            rows = cur.execute("SELECT business_date, items_json FROM visit "
-                               "WHERE psn_ref = ? AND state = ?",
-                               (self.cipher.keyed_hash(person.psn_no), vs.SETTLED)).fetchall()
-        if not rows:
-            return []
-        out = []  # one parse for all the rows: each items_json is a JSON array
-        for (day, _), items in zip(rows, json.loads(f"[{','.join(r[1] for r in rows)}]")):
-            on = date.fromisoformat(day)
-            out.extend(rules.PriorSupply(item["code"], on, item["days"]) for item in items)
-        return out
+            rows = cur.execute(
+                "SELECT json_extract(i.value, '$.code') AS code, v.business_date, "
+                "json_extract(i.value, '$.days'), "
+                "max(date(v.business_date, '+' || json_extract(i.value, '$.days') || ' days') "
+                "|| v.business_date) "
+                "FROM visit AS v, json_each(v.items_json) AS i "
+                "WHERE v.psn_ref = ? AND v.state = ? AND v.business_date <= ? GROUP BY code",
+                (self.cipher.keyed_hash(person.psn_no), vs.SETTLED, today.isoformat())).fetchall()
+        return [rules.PriorSupply(code, date.fromisoformat(day), days)
+                for code, day, days, _ in rows]
 
     def unresolved_verdicts(self, verdicts, overrides: dict[str, str]) -> list[rules.Verdict]:
         """Blocks always stop; a warning stops unless overridden with a reason."""

@@ -220,7 +220,8 @@ def _r006_repeat_prescribing(rx: _Rx, spec: RuleSpec) -> Iterator[Verdict]:
         if not before:
             yield _verdict(spec, False, f"{drug.name}：近期没有同成分用药记录", i)
             continue
-        last = max(before, key=lambda p: p.lasts_until)
+        # Of supplies running out the same day, the later dispensed one: no tie left to order.
+        last = max(before, key=lambda p: (p.lasts_until, p.dispensed_on))
         left = (last.lasts_until - today).days
         when = f"{last.dispensed_on.month} 月 {last.dispensed_on.day} 日"
         if left > tolerance:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import random
 from datetime import date, datetime, timedelta
 from importlib import resources
 from types import SimpleNamespace
@@ -53,6 +54,10 @@ def _insert_visit(counter, visit_id, state, *, psn_no="P1", day="2026-11-20",
     return row
 
 
+def _item(code, days):
+    return {"code": code, "name": "药", "qty": 1, "days": days, "price_fen": 1000, "unit": "盒"}
+
+
 def _transitions(counter, visit_id):
     with counter.engine.connect() as conn:
         return [tuple(r) for r in conn.exec_driver_sql(
@@ -97,6 +102,39 @@ def test_history_holds_settled_visits_of_that_patient_only(counter):
     _insert_visit(counter, "c", vs.SETTLED, psn_no="P2", day="2026-11-26")
     hist = counter.history(SimpleNamespace(psn_no="P1"))
     assert [(h.code, h.dispensed_on, h.days) for h in hist] == [(NIFEDIPINE, date(2026, 11, 20), 7)]
+
+
+def test_history_keeps_the_longest_lasting_supply_per_drug_up_to_today(counter):
+    _insert_visit(counter, "old_long", vs.SETTLED, day="2026-10-01", items=(_item(NIFEDIPINE, 90),))
+    _insert_visit(counter, "new_short", vs.SETTLED, day="2026-11-25", items=(_item(NIFEDIPINE, 7),))
+    _insert_visit(counter, "future", vs.SETTLED, day="2026-12-05", items=(_item(NIFEDIPINE, 30),))
+    hist = counter.history(SimpleNamespace(psn_no="P1"), date(2026, 11, 30))
+    # 10-01 + 90 days = 12-30 outlasts 11-25 + 7 days; a visit dated after today is not history
+    assert [(h.code, h.dispensed_on, h.days) for h in hist] == [(NIFEDIPINE, date(2026, 10, 1), 90)]
+
+
+def test_the_repeat_rule_gives_the_same_verdicts_on_the_kept_history_as_on_every_visit(counter):
+    from formulary import rules
+    from formulary.drugs import ingredient_key
+    rng = random.Random(4)
+    groups = {}
+    for d in counter.formulary.drugs:
+        groups.setdefault(ingredient_key(d.code), []).append(d.code)
+    # drugs sharing an ingredient, so the rule compares across codes too
+    codes = [c for g in groups.values() if len(g) > 1 for c in g][:6]
+    assert len({ingredient_key(c) for c in codes}) < len(codes) == 6
+    every = []
+    for n in range(60):
+        day = date(2026, 11, 30) - timedelta(days=rng.randrange(0, 120))
+        items = tuple(_item(rng.choice(codes), rng.randrange(1, 60)) for _ in range(rng.randrange(1, 4)))
+        _insert_visit(counter, f"v{n}", vs.SETTLED, day=day.isoformat(), items=items)
+        every += [rules.PriorSupply(i["code"], day, i["days"]) for i in items]
+    lines = [rules.RxLine(code, 1, 7) for code in codes]
+    today = date(2026, 11, 30)
+    kept = counter.history(SimpleNamespace(psn_no="P1"), today)
+    assert len(kept) <= len(codes) < len(every)
+    assert (rules.check(lines, counter.formulary, history=kept, today=today)
+            == rules.check(lines, counter.formulary, history=every, today=today))
 
 
 def test_unresolved_visits_are_those_whose_money_outcome_is_open(counter):
