@@ -9,7 +9,12 @@ from dataclasses import asdict, replace
 
 from settlement.money import yuan
 
-from .config import Settings, TrainingIsolationError, assert_training_isolated, load_settings
+from .config import (
+    Settings,
+    TrainingIsolationError,
+    assert_training_isolated,
+    load_settings,
+)
 from .errors import CardProblem, CounterError
 from .roles import LOGIN_IN_WINDOW, NO_LOGIN, SELF_LOGIN
 
@@ -162,7 +167,7 @@ def cmd_recover(args, settings: Settings) -> int:
 
 
 def cmd_visit_list(args, settings: Settings) -> int:
-    from sqlalchemy import select
+    from sqlalchemy import select, text
 
     from . import visit_state as vs
     from .models import Visit
@@ -170,7 +175,7 @@ def cmd_visit_list(args, settings: Settings) -> int:
     try:
         q = select(Visit.id, Visit.created_at, Visit.state, Visit.setl_id, Visit.split_json)
         if args.unresolved:
-            q = q.where(Visit.state.in_((vs.SETTLING, vs.UNKNOWN, vs.REVOKING, vs.REVERSING)))
+            q = q.where(text(vs.UNRESOLVED_SQL))  # literals, as ix_visit_unresolved has them
         if args.id_number:  # found by its keyed hash: the ID number itself is stored nowhere
             certno = counter.credential_from_id_number(args.id_number).certno
             q = q.where(Visit.certno_ref == counter.cipher.keyed_hash(certno))

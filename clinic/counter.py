@@ -559,10 +559,11 @@ class Counter:
 
     def unresolved_visits(self, psn_ref: str | None = None) -> list[str]:
         """Visits whose money outcome is not known yet; the counter shows them until resolved."""
-        sql = f"SELECT id FROM visit WHERE state IN ({', '.join('?' * len(_UNRESOLVED))})"
-        args: tuple = _UNRESOLVED
+        # The states as literals: SQLite then reads the partial index that holds just these.
+        sql = f"SELECT id FROM visit WHERE {vs.UNRESOLVED_SQL}"
+        args: tuple = ()
         if psn_ref is not None:
-            sql, args = sql + " AND psn_ref = ?", (*args, psn_ref)
+            sql, args = sql + " AND psn_ref = ?", (psn_ref,)
         with raw_read(self.engine) as cur:
             return [r[0] for r in cur.execute(sql, args)]
 

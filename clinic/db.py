@@ -1,9 +1,10 @@
 """The clinic's SQLite database: durable settings asserted on every connection, Alembic upgrades."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -74,11 +75,15 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-def upgrade(engine: Engine) -> None:
+def upgrade(engine: Engine, revision: str = "head") -> None:
     cfg = alembic_config(str(engine.url))
     with engine.begin() as conn:
+        if engine.dialect.name == "sqlite":
+            # The driver opens a transaction only before INSERT/UPDATE/DELETE: without this BEGIN
+            # each CREATE/DROP commits alone, and an upgrade that stops half-way cannot be rerun.
+            conn.exec_driver_sql("BEGIN")
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+        command.upgrade(cfg, revision)
 
 
 def open_database(db_path: Path) -> Engine:

@@ -1,8 +1,19 @@
 """The clinic's local tables (SQLAlchemy 2). Schema changes go through Alembic migrations."""
 from __future__ import annotations
 
-from sqlalchemy import Boolean, ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy import (
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from .visit_state import UNRESOLVED_SQL
 
 
 class Base(DeclarativeBase):
@@ -11,11 +22,14 @@ class Base(DeclarativeBase):
 
 class Visit(Base):
     __tablename__ = "visit"
+    # State is indexed only for the unresolved visits, looked up before every visit: the other
+    # transitions write no index entry (migration 0005).
+    __table_args__ = (Index("ix_visit_unresolved", "state", sqlite_where=text(UNRESOLVED_SQL)),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     created_at: Mapped[str] = mapped_column(String(26))
     business_date: Mapped[str] = mapped_column(String(10), index=True)
-    state: Mapped[str] = mapped_column(String(16), index=True)
+    state: Mapped[str] = mapped_column(String(16))
     opter: Mapped[str] = mapped_column(String(20))
     cert_type: Mapped[str] = mapped_column(String(2))
     # Patient identity: sealed (AES-GCM, row-bound) plus a keyed hash for lookups.
@@ -47,7 +61,8 @@ class VisitTransition(Base):
     __tablename__ = "visit_transition"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    visit_id: Mapped[str] = mapped_column(ForeignKey("visit.id"), index=True)
+    # No index: nothing reads the trail by visit, and visit rows are never deleted nor re-keyed.
+    visit_id: Mapped[str] = mapped_column(ForeignKey("visit.id"))
     from_state: Mapped[str] = mapped_column(String(16))
     to_state: Mapped[str] = mapped_column(String(16))
     at: Mapped[str] = mapped_column(String(26))
@@ -73,7 +88,7 @@ class AuditEvent(Base):
     terminal: Mapped[str] = mapped_column(String(40))
     operator: Mapped[str] = mapped_column(String(20))
     role: Mapped[str] = mapped_column(String(20))
-    action: Mapped[str] = mapped_column(String(40), index=True)
+    action: Mapped[str] = mapped_column(String(40))  # no index: nothing looks events up by action
     object: Mapped[str] = mapped_column(String(80))
     outcome: Mapped[str] = mapped_column(String(20))
     details: Mapped[str] = mapped_column(Text)

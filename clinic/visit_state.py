@@ -16,6 +16,13 @@ UNKNOWN = "unknown"
 SELF_PAID = "self_paid"
 CANCELLED = "cancelled"
 
+# Settled or not, nobody knows yet: the counter shows these until they are resolved.
+UNRESOLVED = (SETTLING, UNKNOWN, REVOKING, REVERSING)
+# The same set as an SQL term with literals, for the queries that should use the partial index
+# ix_visit_unresolved (migration 0005 holds a copy): SQLite uses a partial index only when the
+# query's WHERE contains the index's own term, and a bound parameter does not count.
+UNRESOLVED_SQL = "state IN (" + ", ".join(f"'{s}'" for s in UNRESOLVED) + ")"
+
 ALLOWED: dict[str, frozenset[str]] = {
     # Self-pay (自费) while the network is down: cash only, the insurer never hears of it.
     NEW: frozenset({REGISTERED, FAILED, SELF_PAID, CANCELLED}),

@@ -48,7 +48,7 @@ def _db_at_0003(tmp_path, *, with_key=True, rows=True):
 
 def test_upgrade_from_0003_seals_reasons_and_indexes_id_numbers(tmp_path):
     path, engine = _db_at_0003(tmp_path)
-    upgrade(engine)
+    upgrade(engine, "0004")
     cols = {c["name"] for c in inspect(engine).get_columns("visit")}
     assert "revoke_reason" not in cols and {"certno_ref", "revoke_reason_sealed"} <= cols
     assert {"app_user", "key_slot"} <= set(inspect(engine).get_table_names())
@@ -78,17 +78,24 @@ def test_upgrade_from_0003_seals_reasons_and_indexes_id_numbers(tmp_path):
 def test_upgrade_without_the_legacy_key_stops_with_a_clear_message(tmp_path):
     _, engine = _db_at_0003(tmp_path, with_key=False)
     with pytest.raises(RuntimeError) as exc:
-        upgrade(engine)
+        upgrade(engine, "0004")
     assert "keys/data.key" in str(exc.value)
     with engine.connect() as conn:  # nothing half-done: still 0003, reason still there
         assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0003"
         assert conn.execute(text("SELECT revoke_reason FROM visit WHERE id='v1'")).scalar() == REASON
+    assert "app_user" not in inspect(engine).get_table_names()  # the DDL rolled back too
+    # As the message says: the key file put back, the next start upgrades.
+    (tmp_path / "keys").mkdir()
+    (tmp_path / "keys" / "data.key").write_bytes(KEY)
+    upgrade(engine, "0004")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0004"
     engine.dispose()
 
 
 def test_an_empty_installation_upgrades_without_any_key(tmp_path):
     _, engine = _db_at_0003(tmp_path, with_key=False, rows=False)
-    upgrade(engine)
+    upgrade(engine, "0004")
     with engine.connect() as conn:
         assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0004"
     assert not (tmp_path / "keys").exists()
@@ -99,7 +106,7 @@ def test_upgrade_with_a_key_file_that_does_not_open_the_rows_stops_clearly(tmp_p
     _, engine = _db_at_0003(tmp_path)
     (tmp_path / "keys" / "data.key").write_bytes(bytes(32))  # another key
     with pytest.raises(RuntimeError) as exc:
-        upgrade(engine)
+        upgrade(engine, "0004")
     assert "无法用 keys/data.key 解开" in str(exc.value)
     with engine.connect() as conn:
         assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0003"
