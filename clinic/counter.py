@@ -63,7 +63,6 @@ def _flat(obj) -> dict[str, Any]:
 
 
 _VISIT_COLUMNS = frozenset(Visit.__table__.c.keys())
-_UNRESOLVED = (vs.SETTLING, vs.UNKNOWN, vs.REVOKING, vs.REVERSING)
 
 
 class Counter:
