@@ -55,6 +55,15 @@ class _OneWrite:
     """A request's headers and bytes body in one write. http.client sends them in two, and the
     server then needs a second read (and a turn of its event loop) before it has the body."""
 
+    def post(self, path: str, head: bytes, body: bytes) -> None:
+        """Send what request("POST", path, body=body, headers=...) sends, given the header lines
+        after the request line, made once by the caller but for the few that change (see
+        _head_template): http.client's putrequest and endheaders still keep the
+        connection's state. request() checks and encodes each header on every call."""
+        self.putrequest("POST", path, skip_host=True, skip_accept_encoding=True)
+        self._buffer.append(head)
+        self.endheaders(body)
+
     def _send_output(self, message_body=None, encode_chunked=False):
         if isinstance(message_body, bytes) and not encode_chunked:
             self._buffer.extend((b"", b""))
@@ -71,6 +80,21 @@ class _HTTPConnection(_OneWrite, http.client.HTTPConnection):
 
 class _HTTPSConnection(_OneWrite, http.client.HTTPSConnection):
     pass
+
+
+def _head_template(host: str, port: int, https: bool, path: str, paas_id: str) -> str:
+    """The header lines request() writes for our POST, with %-fields for the body's length and
+    the signature's changing headers: http.client writes (and checks) the fixed ones once here,
+    in its order: Host, Accept-Encoding, Content-Length, then ours as sign_headers orders them."""
+    probe = http.client.HTTPConnection(host, port)
+    probe.default_port = 443 if https else 80  # what the Host header leaves out
+    probe.putrequest("POST", path)
+    probe.putheader("x-tif-paasid", paas_id)
+    host_line, accept_encoding, paas = (line.decode("latin-1").replace("%", "%%")
+                                        for line in probe._buffer[1:])
+    return (f"{host_line}\r\n{accept_encoding}\r\nContent-Length: %d\r\n{paas}\r\n"
+            "x-tif-timestamp: %s\r\nx-tif-nonce: %s\r\nx-tif-signature: %s\r\n"
+            "content-type: application/json; charset=utf-8")
 
 
 def _readable(sock) -> bool:
@@ -98,6 +122,7 @@ class InsurerClient:
         self._timeout = timeout
         self._connect_timeout = min(timeout, 5.0)
         self._tls = _tls_context() if self._https else None
+        self._head = _head_template(self._host, self._port, self._https, self._path, paas_id)
         # Kept-alive connections not in use (a list, so two threads never share one).
         self._idle: list[http.client.HTTPConnection] = []
 
@@ -139,12 +164,11 @@ class InsurerClient:
 
     def send(self, infno: str, msgid: str, body: bytes) -> Answer:
         """POST one journaled body. Raises NetworkUnreachable only when nothing was delivered."""
-        headers = gateway.sign_headers(self._paas_id, self._token)
-        headers["content-type"] = "application/json; charset=utf-8"
+        head = self._request_head(body)
         conn = self._connection(infno, msgid)
         try:
             # Headers and body leave in one write (_OneWrite); TCP_NODELAY is on.
-            conn.request("POST", self._path, body=body, headers=headers)
+            conn.post(self._path, head, body)
             resp = conn.getresponse()
             raw = resp.read(MAX_ANSWER_BYTES + 1)
             if len(raw) > MAX_ANSWER_BYTES:  # never buffer whatever a broken peer sends
@@ -158,6 +182,11 @@ class InsurerClient:
         else:
             self._idle.append(conn)
         return self._classify(infno, msgid, resp.status, resp.getheader("content-type") or "", raw)
+
+    def _request_head(self, body: bytes) -> bytes:
+        signed = gateway.sign_headers(self._paas_id, self._token)
+        return (self._head % (len(body), signed["x-tif-timestamp"], signed["x-tif-nonce"],
+                              signed["x-tif-signature"])).encode("latin-1")
 
     def _classify(self, infno: str, msgid: str, status: int, content_type: str,
                   raw: bytes) -> Answer:

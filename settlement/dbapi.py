@@ -8,9 +8,10 @@ each. Transactions are the same either way: each one commits, or rolls back, on 
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any, Iterator
+from typing import Any
 
 from sqlalchemy.engine import Engine
 
@@ -36,42 +37,70 @@ def pinned(engine: Engine) -> Iterator[None]:
 
 
 def _connection(engine: Engine) -> tuple[Any, bool]:
-    """(connection, whether this caller checked it out and must give it back)."""
+    """(pooled connection, whether this caller checked it out and must give it back)."""
     held = _PINNED.get()
     if held is not None and held[0] is engine:
         return held[1], False
     return engine.raw_connection(), True
 
 
-@contextmanager
-def transaction(engine: Engine) -> Iterator[Any]:
+# Classes rather than @contextmanager generators, and the driver's connection rather than the
+# pool's proxy (which forwards commit() through __getattr__): these run several times per call.
+
+class transaction:  # lower case: it replaced a function, and reads as one in `with`
     """A cursor in a transaction committed at the end of the block, rolled back on an error."""
-    raw, own = _connection(engine)
-    try:
-        cur = raw.cursor()
+    __slots__ = ("_conn", "_cur", "_engine", "_own", "_pooled")
+
+    def __init__(self, engine: Engine):
+        self._engine = engine
+
+    def __enter__(self) -> Any:
+        self._pooled, self._own = _connection(self._engine)
         try:
-            yield cur
-            raw.commit()
+            self._conn = self._pooled.dbapi_connection
+            self._cur = self._conn.cursor()
         except BaseException:
-            raw.rollback()
+            if self._own:
+                self._pooled.close()
             raise
-        finally:
-            cur.close()
-    finally:
-        if own:
-            raw.close()
+        return self._cur
 
-
-@contextmanager
-def reading(engine: Engine) -> Iterator[Any]:
-    """A cursor for reads; SQLite's driver opens no transaction for a SELECT."""
-    raw, own = _connection(engine)
-    try:
-        cur = raw.cursor()
+    def __exit__(self, exc_type, exc, tb) -> None:
         try:
-            yield cur
+            try:
+                if exc_type is None:
+                    self._conn.commit()
+                    return
+            except BaseException:
+                self._conn.rollback()
+                raise
+            self._conn.rollback()
         finally:
-            cur.close()  # a half-read statement would otherwise keep its snapshot
-    finally:
-        if own:
-            raw.close()
+            self._cur.close()
+            if self._own:
+                self._pooled.close()
+
+
+class reading:  # lower case, like transaction
+    """A cursor for reads; SQLite's driver opens no transaction for a SELECT."""
+    __slots__ = ("_cur", "_engine", "_own", "_pooled")
+
+    def __init__(self, engine: Engine):
+        self._engine = engine
+
+    def __enter__(self) -> Any:
+        self._pooled, self._own = _connection(self._engine)
+        try:
+            self._cur = self._pooled.dbapi_connection.cursor()
+        except BaseException:
+            if self._own:
+                self._pooled.close()
+            raise
+        return self._cur
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            self._cur.close()  # a half-read statement would otherwise keep its snapshot
+        finally:
+            if self._own:
+                self._pooled.close()

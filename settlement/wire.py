@@ -38,38 +38,60 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def _depth(obj: Any, limit: int) -> None:
+    """Raise if any value sits deeper than `limit` (the top level is depth 1). Only containers
+    are walked: a scalar is too deep exactly when its container is non-empty at depth `limit`."""
+    if type(obj) is not dict and type(obj) is not list:
+        return  # a scalar at depth 1 (wire.loads makes no dict or list subclasses)
     stack = [(obj, 1)]
     while stack:
         cur, d = stack.pop()
-        if d > limit:
-            raise WireError("JSON nested too deeply")
-        if isinstance(cur, dict):
-            stack.extend((v, d + 1) for v in cur.values())
-        elif isinstance(cur, list):
-            stack.extend((v, d + 1) for v in cur)
+        children = cur.values() if type(cur) is dict else cur
+        if d >= limit:
+            if children:  # its members are at depth limit + 1
+                raise WireError("JSON nested too deeply")
+            continue
+        for v in children:
+            t = type(v)
+            if t is dict or t is list:
+                stack.append((v, d + 1))
+
+
+# Built once: json.loads builds a decoder (and its C scanner) on every call given any option.
+_decoder = json.JSONDecoder(parse_float=Decimal, parse_constant=_reject_constant,
+                            object_pairs_hook=_no_duplicates)
 
 
 def loads(data: bytes | str) -> Any:
     """Parse JSON strictly: Decimal numbers, no NaN/Infinity, no duplicate keys, bounded."""
     if isinstance(data, str):
-        data = data.encode("utf-8")
-    if len(data) > MAX_BODY_BYTES:
-        raise WireError(f"body of {len(data)} bytes exceeds {MAX_BODY_BYTES}")
+        raw = data.encode("utf-8")
+        text: str | None = data
+    else:
+        raw, text = data, None
+    if len(raw) > MAX_BODY_BYTES:
+        raise WireError(f"body of {len(raw)} bytes exceeds {MAX_BODY_BYTES}")
     try:
-        obj = json.loads(
-            data.decode("utf-8"),
-            parse_float=Decimal,
-            parse_constant=_reject_constant,
-            object_pairs_hook=_no_duplicates,
-        )
+        if text is None:
+            text = raw.decode("utf-8")
+        if text.startswith("\ufeff"):  # json.loads refuses it so; its decoder alone would not
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+        obj = _decoder.decode(text)
     except WireError:
         raise
     except RecursionError:  # thousands of nested brackets: the parser's own stack gives out first
         raise WireError("JSON nested too deeply") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise WireError(f"malformed JSON: {exc}") from exc
-    _depth(obj, MAX_DEPTH)
+    if _may_be_too_deep(raw):
+        _depth(obj, MAX_DEPTH)
     return obj
+
+
+def _may_be_too_deep(raw: bytes) -> bool:
+    """A value deeper than MAX_DEPTH sits in at least MAX_DEPTH containers, so a body with fewer
+    opening brackets needs no walk (brackets inside strings count too: that errs towards walking;
+    in UTF-8 these bytes are never part of another character)."""
+    return raw.count(b"[") + raw.count(b"{") >= MAX_DEPTH
 
 
 def dumps(obj: Any, *, sort_keys: bool = False) -> bytes:

@@ -16,7 +16,12 @@ import pytest
 
 from settlement import wire
 from settlement.client import InsurerClient
-from settlement.errors import GatewayRejected, InsurerRefused, NetworkUnreachable, OutcomeUnknown
+from settlement.errors import (
+    GatewayRejected,
+    InsurerRefused,
+    NetworkUnreachable,
+    OutcomeUnknown,
+)
 
 OK = b'{"infcode":0,"inf_refmsgid":"R1","output":{"amt":12.30},"warn_msg":null}'
 
@@ -220,7 +225,7 @@ def _self_signed(tmp_path):
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
             .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=1))
@@ -275,3 +280,43 @@ def test_an_answer_with_duplicate_keys_or_nan_is_unknown_never_settled(server):
             client.send("2207", "M1", b"{}")
         assert "unreadable answer" in caught.value.detail and why in caught.value.detail
     client.close()
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8000", "http://insurer.example",
+                                 "https://insurer.example", "https://insurer.example:8443/base",
+                                 "http://[::1]:8000", "http://münchen.example:81/a?b=c",
+                                 "http://a%41b:8000"])
+def test_a_post_sends_the_bytes_request_would(url, monkeypatch):
+    """The client writes its header lines itself (made once but for the signature's); on the
+    wire they are what http.client's request() would have written, byte for byte."""
+    from settlement import gateway
+    from settlement.client import _HTTPConnection, _HTTPSConnection
+
+    class Sock:
+        def __init__(self):
+            self.writes = []
+
+        def sendall(self, data):
+            self.writes.append(bytes(data))
+
+    client = InsurerClient(url, paas_id="pid-1%s", paas_token="tok")
+    signed = gateway.sign_headers("pid-1%s", "tok")
+    monkeypatch.setattr(gateway, "sign_headers", lambda paas_id, token: dict(signed))
+    body = '{"infno":"2207","x":"元"}'.encode()
+    sent = []
+    for send in (lambda c: c.post(client._path, client._request_head(body), body),
+                 lambda c: c.request("POST", client._path, body=body, headers={
+                     **signed, "content-type": "application/json; charset=utf-8"})):
+        cls = _HTTPSConnection if url.startswith("https") else _HTTPConnection
+        conn = cls(client._host, client._port)
+        conn.sock = Sock()
+        send(conn)
+        assert len(conn.sock.writes) == 1
+        sent.append(conn.sock.writes[0])
+    assert sent[0] == sent[1]
+    assert b"\r\nx-tif-signature: " + signed["x-tif-signature"].encode() + b"\r\n" in sent[0]
+
+
+def test_a_paas_id_that_cannot_be_a_header_is_refused_at_once():
+    with pytest.raises(ValueError):
+        InsurerClient("http://127.0.0.1:8000", paas_id="pid\r\nx-evil: 1")

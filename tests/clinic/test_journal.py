@@ -56,7 +56,7 @@ def test_message_is_journaled_before_the_send_even_when_the_send_fails(tmp_path)
 def test_two_writers_on_one_database_never_share_a_msgid(tmp_path):
     """Each journal remembers the clock row it wrote; another writer in between is noticed."""
     engine = open_database(tmp_path / "c.db")
-    now = lambda: datetime(2026, 11, 30, 10, 0, 0)  # noqa: E731  (same second throughout)
+    now = lambda: datetime(2026, 11, 30, 10, 0, 0)  # the same second throughout
     a = Journal(engine, "H31011600001", PlainSealer(), clock=now)
     b = Journal(engine, "H31011600001", PlainSealer(), clock=now)
     ids = []
@@ -64,3 +64,20 @@ def test_two_writers_on_one_database_never_share_a_msgid(tmp_path):
         ids.append(j.record_intent("9001", None, lambda m, t: b"{}")[0])
     assert len(set(ids)) == len(ids) and ids == sorted(ids)
     assert ids[-1].endswith("0008")
+
+
+def test_marks_write_only_state_columns_and_count_their_commits(tmp_path):
+    engine = open_database(tmp_path / "c.db")
+    j = Journal(engine, "H31011600001", PlainSealer())
+    msgid, _ = j.record_intent("9001", None, lambda m, now: b"{}")
+    assert j.commits == 1
+    for _ in range(2):  # refused every time, not only before its UPDATE is remembered
+        with pytest.raises(ValueError, match="not a journal state column"):
+            j._mark(msgid, state="answered", attempts=0)
+    j._mark(msgid, state="refused", err_msg="no", answered_at="t1")
+    j._mark(msgid, answered_at="t2", state="answered", answer=b"A")  # other columns, other order
+    assert j.commits == 3
+    with engine.connect() as conn:
+        row = conn.execute(select(messages)).one()
+    assert (row.state, row.err_msg, row.answered_at, row.answer, row.attempts) == \
+        ("answered", "no", "t2", b"A", 0)
