@@ -1,11 +1,11 @@
 """Where a visit's time goes: its own commit() calls, its own HTTP exchanges, and the rest.
 
-`timed_io()` patches, for the processes' new SQLite connections and every http.client
+`timed_io()` patches, for the process's new SQLite connections and every http.client
 connection, the calls that wait on the disk or the network: `sqlite3.Connection.commit` (through
-a connection factory, as the C type cannot be patched) and `HTTPConnection.request` /
-`getresponse` / `HTTPResponse.read`. The floor's connections go through the same patches, so
-both sides pay the timers' cost. Used for a second, instrumented pass only: the headline figures
-come from the plain pass.
+a connection factory, as the C type cannot be patched), `HTTPConnection.request` /
+`getresponse` / `HTTPResponse.read`, and the insurer client's own request writer (`post`). The
+floor's connections go through the same patches, so both sides pay the timers' cost. Used for a
+second, instrumented pass only: the headline figures come from the plain pass.
 """
 from __future__ import annotations
 
@@ -46,8 +46,9 @@ def timed_io() -> Iterator[None]:
     def timed_connect(*args, **kwargs):
         kwargs.setdefault("factory", _TimedConnection)
         return connect(*args, **kwargs)
-    patched = [(http.client.HTTPConnection, "request"), (http.client.HTTPConnection, "getresponse"),
-               (http.client.HTTPResponse, "read")]
+    from settlement.client import _OneWrite  # the insurer client's own request writer
+    patched = [(http.client.HTTPConnection, "request"), (_OneWrite, "post"),
+               (http.client.HTTPConnection, "getresponse"), (http.client.HTTPResponse, "read")]
     saved = [(cls, name, cls.__dict__[name]) for cls, name in patched]
     sqlite3.dbapi2.connect = sqlite3.connect = timed_connect  # SQLAlchemy calls dbapi2.connect
     for cls, name, fn in saved:
