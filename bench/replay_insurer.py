@@ -17,6 +17,7 @@ import sys
 import uvicorn
 
 from settlement import wire
+from settlement.mock_network.asgi import read_body
 from settlement.mock_network.server import bind
 
 _INFNO = b'"infno":"'
@@ -34,16 +35,10 @@ def build(answers: dict[str, str]):
                 await send({"type": "lifespan.startup.complete"})
             await send({"type": "lifespan.shutdown.complete"})
             return
-        chunks = []
-        while True:
-            msg = await receive()
-            if msg["type"] == "http.disconnect":
-                return
-            chunks.append(msg.get("body", b""))
-            if not msg.get("more_body", False):
-                break
+        body = await read_body(receive)
+        if body is None:
+            return
         if scope["path"] == _SERVICE:
-            body = b"".join(chunks)
             at = body.index(_INFNO) + len(_INFNO)
             status, out, headers = 200, canned[body[at:body.index(b'"', at)]], json_type
         elif scope["path"] == "/health":

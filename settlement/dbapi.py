@@ -47,8 +47,8 @@ def _connection(engine: Engine) -> tuple[Any, bool]:
 # Classes rather than @contextmanager generators, and the driver's connection rather than the
 # pool's proxy (which forwards commit() through __getattr__): these run several times per call.
 
-class transaction:  # lower case: it replaced a function, and reads as one in `with`
-    """A cursor in a transaction committed at the end of the block, rolled back on an error."""
+class _Cursor:
+    """A cursor on the pinned or a checked-out connection; gives back what it checked out."""
     __slots__ = ("_conn", "_cur", "_engine", "_own", "_pooled")
 
     def __init__(self, engine: Engine):
@@ -64,6 +64,11 @@ class transaction:  # lower case: it replaced a function, and reads as one in `w
                 self._pooled.close()
             raise
         return self._cur
+
+
+class transaction(_Cursor):  # lower case: it replaced a function, and reads as one in `with`
+    """A cursor in a transaction committed at the end of the block, rolled back on an error."""
+    __slots__ = ()
 
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
@@ -81,22 +86,9 @@ class transaction:  # lower case: it replaced a function, and reads as one in `w
                 self._pooled.close()
 
 
-class reading:  # lower case, like transaction
+class reading(_Cursor):  # lower case, like transaction
     """A cursor for reads; SQLite's driver opens no transaction for a SELECT."""
-    __slots__ = ("_cur", "_engine", "_own", "_pooled")
-
-    def __init__(self, engine: Engine):
-        self._engine = engine
-
-    def __enter__(self) -> Any:
-        self._pooled, self._own = _connection(self._engine)
-        try:
-            self._cur = self._pooled.dbapi_connection.cursor()
-        except BaseException:
-            if self._own:
-                self._pooled.close()
-            raise
-        return self._cur
+    __slots__ = ()
 
     def __exit__(self, exc_type, exc, tb) -> None:
         try:

@@ -30,17 +30,24 @@ class ServiceApp:
                 or scope["method"] != "POST" or self.sim.faults.active()):
             await self.inner(scope, receive, send)
             return
-        chunks = []
-        while True:
-            msg = await receive()
-            if msg["type"] == "http.disconnect":
-                return
-            chunks.append(msg.get("body", b""))
-            if not msg.get("more_body", False):
-                break
+        request = await read_body(receive)
+        if request is None:
+            return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        status, body, ctype, extra = await self.sim.run(self.sim.serve, headers, b"".join(chunks))
+        status, body, ctype, extra = await self.sim.run(self.sim.serve, headers, request)
         await send({"type": "http.response.start", "status": status,
                     "headers": [(b"content-type", ctype), (b"content-length", b"%d" % len(body)),
                                 *extra]})
         await send({"type": "http.response.body", "body": body})
+
+
+async def read_body(receive) -> bytes | None:
+    """A request's whole body, or None if the client went away first."""
+    chunks = []
+    while True:
+        msg = await receive()
+        if msg["type"] == "http.disconnect":
+            return None
+        chunks.append(msg.get("body", b""))
+        if not msg.get("more_body", False):
+            return b"".join(chunks)
