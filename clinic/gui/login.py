@@ -126,6 +126,15 @@ class _AuthDialog(QDialog):
         self.error.style().unpolish(self.error)
         self.error.style().polish(self.error)
 
+    def refuse(self, text: str, edit: QLineEdit, *, retype: QLineEdit | None = None) -> None:
+        """Say what is wrong and put the cursor where it is; `retype` is cleared (a repeated
+        password that no longer matches anything)."""
+        self.show_error(text)
+        if retype is not None:
+            retype.clear()
+        edit.setFocus()
+        edit.selectAll()
+
     def submit(self) -> None:
         raise NotImplementedError
 
@@ -191,20 +200,12 @@ class FirstStartDialog(_AuthDialog):
         login, name = self.login_edit.text().strip(), self.name_edit.text().strip()
         password, again = self.password_edit.text(), self.again_edit.text()
         if not login:
-            self.show_error(tr("请输入用户名"))
-            self.login_edit.setFocus()
-            return
+            return self.refuse(tr("请输入用户名"), self.login_edit)
         if not name:
-            self.show_error(tr("请输入姓名"))
-            self.name_edit.setFocus()
-            return
+            return self.refuse(tr("请输入姓名"), self.name_edit)
         problem = password_problem(password, again)
         if problem:
-            self.show_error(problem)
-            self.again_edit.clear()
-            self.password_edit.setFocus()
-            self.password_edit.selectAll()
-            return
+            return self.refuse(problem, self.password_edit, retype=self.again_edit)
         store = self.store
         self.run(lambda: store.create_first_admin(login, name, password))
 
@@ -230,13 +231,9 @@ class LoginDialog(_AuthDialog):
     def submit(self) -> None:
         login, password = self.login_edit.text().strip(), self.password_edit.text()
         if not login:
-            self.show_error(tr("请输入用户名"))
-            self.login_edit.setFocus()
-            return
+            return self.refuse(tr("请输入用户名"), self.login_edit)
         if not password:
-            self.show_error(tr("请输入密码"))
-            self.password_edit.setFocus()
-            return
+            return self.refuse(tr("请输入密码"), self.password_edit)
         store = self.store
         self.password = password
 
@@ -267,11 +264,7 @@ class ChangePasswordDialog(_AuthDialog):
         if problem is None and password == self._old:
             problem = tr("新密码不能与原密码相同")
         if problem:
-            self.show_error(problem)
-            self.again_edit.clear()
-            self.password_edit.setFocus()
-            self.password_edit.selectAll()
-            return
+            return self.refuse(problem, self.password_edit, retype=self.again_edit)
         store, session, old = self.store, self._session, self._old
         self.run(lambda: store.change_password(session, old, password))
 

@@ -51,6 +51,20 @@ def store(tmp_path):
     engine.dispose()
 
 
+def _admin_and_worker(users):
+    admin = users.create_first_admin("admin", "王管理", PW)
+    users.add_user(admin, "w1", "张医生", "worker", "worker pass 1")
+    return admin
+
+
+def _alter(settings, sql):
+    """Change the database behind the store's back, as someone with the file could."""
+    con = sqlite3.connect(settings.db_path)
+    con.execute(sql)
+    con.commit()
+    con.close()
+
+
 def test_without_a_usable_backend_the_keyring_is_not_available(store):
     from keyring.backends import fail
     before = keyring.get_keyring()
@@ -67,14 +81,10 @@ def test_without_a_usable_backend_the_keyring_is_not_available(store):
 
 def test_keyring_opens_the_data_after_a_verified_password_without_a_slot(store, memory_keyring):
     settings, users = store
-    admin = users.create_first_admin("admin", "王管理", PW)
-    users.add_user(admin, "w1", "张医生", "worker", "worker pass 1")
+    admin = _admin_and_worker(users)
     users.enable_keyring(admin)
     assert admin.data_key.hex() not in str(memory_keyring.entries)  # base64, with fingerprint
-    con = sqlite3.connect(settings.db_path)
-    con.execute("DELETE FROM key_slot WHERE login='w1'")
-    con.commit()
-    con.close()
+    _alter(settings, "DELETE FROM key_slot WHERE login='w1'")
     assert users.login("w1", "worker pass 1").data_key == admin.data_key
     with pytest.raises(AuthError):
         users.login("w1", "wrong password")  # the password is still checked
@@ -86,34 +96,25 @@ def test_keyring_opens_the_data_after_a_verified_password_without_a_slot(store, 
 
 def test_a_keyring_key_that_does_not_match_the_slots_is_ignored(store, memory_keyring):
     settings, users = store
-    admin = users.create_first_admin("admin", "王管理", PW)
-    users.add_user(admin, "w1", "张医生", "worker", "worker pass 1")
+    _admin_and_worker(users)
     keyring_store.store_key(settings, bytes(32))  # another key, planted
-    con = sqlite3.connect(settings.db_path)
-    con.execute("DELETE FROM key_slot WHERE login='w1'")
-    con.commit()
-    con.close()
+    _alter(settings, "DELETE FROM key_slot WHERE login='w1'")
     with pytest.raises(KeySlotInvalid):
         users.login("w1", "worker pass 1")
 
 
 def test_a_tampered_slot_is_refused_even_with_the_keyring(store, memory_keyring):
     settings, users = store
-    admin = users.create_first_admin("admin", "王管理", PW)
-    users.add_user(admin, "w1", "张医生", "worker", "worker pass 1")
+    admin = _admin_and_worker(users)
     users.enable_keyring(admin)
-    con = sqlite3.connect(settings.db_path)
-    con.execute("UPDATE key_slot SET wrapped = zeroblob(61) WHERE login='w1'")
-    con.commit()
-    con.close()
+    _alter(settings, "UPDATE key_slot SET wrapped = zeroblob(61) WHERE login='w1'")
     with pytest.raises(KeySlotInvalid):
         users.login("w1", "worker pass 1")
 
 
 def test_only_an_admin_enables_the_keyring(store, memory_keyring):
     _, users = store
-    admin = users.create_first_admin("admin", "王管理", PW)
-    users.add_user(admin, "w1", "张医生", "worker", "worker pass 1")
+    _admin_and_worker(users)
     with pytest.raises(NotAllowed):
         users.enable_keyring(users.login("w1", "worker pass 1"))
     assert memory_keyring.entries == {}
