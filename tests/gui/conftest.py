@@ -66,3 +66,34 @@ def accounts():
     yield make
     for acc in made:
         acc.close()
+
+
+@pytest.fixture
+def open_window(qtbot):
+    """Shows a desk window over a counter, as the desk does; at the end, no worker outlives the
+    engine it uses and every counter is closed."""
+    from clinic.gui.main_window import MainWindow
+    made = []
+
+    def show(counter, session, store, reader_url: str = "", **kw):
+        window = MainWindow(counter, reader_url, store=store, session=session, **kw)
+        qtbot.addWidget(window)
+        window.resize(1280, 780)
+        window.show()
+        qtbot.waitExposed(window)
+        made.append((window, counter))
+        return window
+
+    yield show
+    for window, counter in made:
+        window.lock_runner.shutdown()
+        window.runner.shutdown()
+        counter.close()
+
+
+@pytest.fixture
+def services(tmp_path):
+    """The insurer simulator and a virtual card reader, as `make run` starts them."""
+    from clinic.services import counter_services
+    with counter_services(tmp_path / "services") as (network_url, reader_path):
+        yield network_url, reader_path

@@ -19,7 +19,6 @@ from clinic.gui.app import start_desk
 from clinic.gui.login import ChangePasswordDialog, FirstStartDialog, LoginDialog
 from clinic.gui.main_window import MainWindow
 from clinic.models import Visit
-from clinic.services import counter_services
 from settlement.values import Credential, Person
 
 pytestmark = pytest.mark.gui
@@ -55,10 +54,8 @@ class FakeClock:
 
 
 @pytest.fixture
-def desk(qtbot, home_settings, accounts):
+def desk(home_settings, accounts, open_window):
     """make(role) -> a window signed in as a user of that role, idle clock faked."""
-    made: list[tuple[MainWindow, Counter]] = []
-
     def make(role: str = "admin", *, settings=None, clock: FakeClock | None = None,
              reader_url: str = ""):
         settings = settings or home_settings
@@ -69,22 +66,12 @@ def desk(qtbot, home_settings, accounts):
         else:
             users.add(f"u{role}", role)
             session = users.store.login(f"u{role}", users.PASSWORD)
-        counter = Counter(settings, session)
-        window = MainWindow(counter, reader_url, store=users.store, session=session,
-                            idle_clock=clock)
+        window = open_window(Counter(settings, session), session, users.store, reader_url,
+                             idle_clock=clock)
         window.clock = clock
-        qtbot.addWidget(window)
-        window.resize(1280, 780)
-        window.show()
-        qtbot.waitExposed(window)
-        made.append((window, counter))
         return window
 
-    yield make
-    for window, counter in made:
-        window.lock_runner.shutdown()
-        window.runner.shutdown()
-        counter.close()
+    return make
 
 
 def error_of(dialog) -> str:
@@ -351,10 +338,14 @@ def test_unlock_counts_failures_like_login_and_locks_the_account(qtbot, desk):
     assert w.locked and "锁定" in screen.error.text()
 
 
-@pytest.fixture
-def services(tmp_path):
-    with counter_services(tmp_path / "services") as (network_url, reader_path):
-        yield network_url, reader_path
+def presettled(qtbot, w) -> None:
+    """The card read, one drug picked and the visit pre-settled: 结算 is the next key."""
+    w.read_card()
+    qtbot.waitUntil(lambda: w._person is not None and w.runner.idle, timeout=WORKER_TIMEOUT_MS)
+    qtbot.keyClicks(w.picker.search_box, "xbdp")
+    qtbot.keyClick(w.picker.search_box, Qt.Key.Key_Return)
+    w.presettle()
+    qtbot.waitUntil(lambda: w.settle_button.isEnabled(), timeout=WORKER_TIMEOUT_MS)
 
 
 def test_a_settlement_in_flight_when_the_desk_locks_completes_and_shows_after_unlock(
@@ -362,12 +353,7 @@ def test_a_settlement_in_flight_when_the_desk_locks_completes_and_shows_after_un
     network_url, reader_path = services
     w = desk(settings=replace(home_settings, network_url=network_url), reader_url=reader_path)
     w.confirm_settle = lambda split: True
-    w.read_card()
-    qtbot.waitUntil(lambda: w._person is not None and w.runner.idle, timeout=WORKER_TIMEOUT_MS)
-    qtbot.keyClicks(w.picker.search_box, "xbdp")
-    qtbot.keyClick(w.picker.search_box, Qt.Key.Key_Return)
-    w.presettle()
-    qtbot.waitUntil(lambda: w.settle_button.isEnabled(), timeout=WORKER_TIMEOUT_MS)
+    presettled(qtbot, w)
 
     w.settle()
     assert w.runner.busy  # the 2207 call is running on the worker
@@ -507,12 +493,7 @@ def test_a_worker_revokes_and_reprints_from_the_other_work_buttons(qtbot, desk, 
              reader_url=reader_path)
     w.confirm_settle = lambda split: True
     w.ask_text = lambda title, prompt: "病人要求退药"
-    w.read_card()
-    qtbot.waitUntil(lambda: w._person is not None and w.runner.idle, timeout=WORKER_TIMEOUT_MS)
-    qtbot.keyClicks(w.picker.search_box, "xbdp")
-    qtbot.keyClick(w.picker.search_box, Qt.Key.Key_Return)
-    w.presettle()
-    qtbot.waitUntil(lambda: w.settle_button.isEnabled(), timeout=WORKER_TIMEOUT_MS)
+    presettled(qtbot, w)
     w.settle()
     qtbot.waitUntil(lambda: w._settlement is not None, timeout=WORKER_TIMEOUT_MS)
     visit_id = w._settlement.visit_id

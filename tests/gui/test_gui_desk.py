@@ -12,9 +12,8 @@ from sqlalchemy import select
 
 from clinic.config import load_settings
 from clinic.counter import Counter
-from clinic.gui.main_window import TRAINING_TEXT, MainWindow
+from clinic.gui.main_window import TRAINING_TEXT
 from clinic.models import AuditEvent, Visit
-from clinic.services import counter_services
 from settlement.money import yuan
 from settlement.values import Person
 
@@ -25,33 +24,15 @@ UNREACHABLE = "http://127.0.0.1:9"  # discard port: connection refused at once
 
 
 @pytest.fixture
-def make_window(qtbot, tmp_path, accounts):
-    made: list[tuple[MainWindow, Counter]] = []
-
+def make_window(tmp_path, accounts, open_window):
     def make(network_url: str = UNREACHABLE, reader_url: str = "", training: bool = False):
         settings = replace(load_settings(home=tmp_path / "home", training=training),
                            network_url=network_url)
         users = accounts(settings)
         session = users.admin()  # the counter acts as a signed-in user
-        counter = Counter(settings, session)
-        window = MainWindow(counter, reader_url, store=users.store, session=session)
-        qtbot.addWidget(window)
-        window.resize(1280, 780)
-        window.show()
-        qtbot.waitExposed(window)
-        made.append((window, counter))
-        return window
+        return open_window(Counter(settings, session), session, users.store, reader_url)
 
-    yield make
-    for window, counter in made:
-        window.runner.shutdown()  # no worker may outlive the engine it uses
-        counter.close()
-
-
-@pytest.fixture
-def services(tmp_path):
-    with counter_services(tmp_path / "services") as (network_url, reader_path):
-        yield network_url, reader_path
+    return make
 
 
 def press(qtbot, window, key):

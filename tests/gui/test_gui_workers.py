@@ -12,8 +12,16 @@ from clinic.gui.workers import TaskRunner
 pytestmark = pytest.mark.gui
 
 
-def test_work_runs_off_the_gui_thread_and_callbacks_on_it(qtbot, qapp):
-    runner = TaskRunner()
+@pytest.fixture
+def runner():
+    """A runner whose pool is drained at the end: a thread left to the interpreter's exit
+    takes its Qt objects down in no safe order (seen as an abort after the last test)."""
+    made = TaskRunner()
+    yield made
+    made.shutdown()
+
+
+def test_work_runs_off_the_gui_thread_and_callbacks_on_it(qtbot, qapp, runner):
     seen = {}
 
     def work():
@@ -24,11 +32,9 @@ def test_work_runs_off_the_gui_thread_and_callbacks_on_it(qtbot, qapp):
     qtbot.waitUntil(lambda: "ok" in seen)
     assert seen["work"] is not qapp.thread()
     assert seen["ok"] == (42, qapp.thread())
-    runner.shutdown()
 
 
-def test_calls_never_overlap_so_one_sqlite_engine_is_safe(qtbot):
-    runner = TaskRunner()
+def test_calls_never_overlap_so_one_sqlite_engine_is_safe(qtbot, runner):
     active, overlaps, done = [0], [], []
     lock = threading.Lock()
 
@@ -44,11 +50,9 @@ def test_calls_never_overlap_so_one_sqlite_engine_is_safe(qtbot):
         runner.submit(work, done.append, done.append)
     qtbot.waitUntil(lambda: len(done) == 5)
     assert max(overlaps) == 1
-    runner.shutdown()
 
 
-def test_an_exception_in_work_reaches_the_error_callback_and_busy_clears(qtbot):
-    runner = TaskRunner()
+def test_an_exception_in_work_reaches_the_error_callback_and_busy_clears(qtbot, runner):
     states, errors = [], []
     runner.busyChanged.connect(states.append)
 
@@ -61,8 +65,7 @@ def test_an_exception_in_work_reaches_the_error_callback_and_busy_clears(qtbot):
     assert isinstance(errors[0], ValueError) and not runner.busy and states == [True, False]
 
 
-def test_quiet_work_does_not_mark_the_runner_busy(qtbot):
-    runner = TaskRunner()
+def test_quiet_work_does_not_mark_the_runner_busy(qtbot, runner):
     results = []
     runner.submit(lambda: 1, results.append, results.append, quiet=True)
     assert not runner.busy and not runner.idle
