@@ -13,6 +13,7 @@ import threading
 import time
 
 import pytest
+from net_helpers import closed_port
 
 from settlement import wire
 from settlement.client import InsurerClient
@@ -108,16 +109,8 @@ def server(request):
     srv.close()
 
 
-def _closed_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def test_a_refused_connection_is_unreachable_nothing_was_sent():
-    client = InsurerClient(f"http://127.0.0.1:{_closed_port()}", timeout=2)
+    client = InsurerClient(f"http://127.0.0.1:{closed_port()}", timeout=2)
     with pytest.raises(NetworkUnreachable):
         client.send("2207", "M1", b"{}")
 

@@ -1,21 +1,13 @@
-import socket
 from datetime import datetime
 
 import pytest
+from net_helpers import closed_port
 from sqlalchemy import select
 
 from clinic.db import open_database
 from settlement.client import InsurerClient
 from settlement.errors import NetworkUnreachable
 from settlement.journal import Journal, PlainSealer, messages
-
-
-def _closed_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def test_msgids_are_unique_and_never_go_back_when_the_clock_does(tmp_path):
@@ -43,7 +35,7 @@ def test_serial_overflow_moves_to_the_next_second(tmp_path):
 def test_message_is_journaled_before_the_send_even_when_the_send_fails(tmp_path):
     engine = open_database(tmp_path / "c.db")
     j = Journal(engine, "H31011600001", PlainSealer())
-    client = InsurerClient(f"http://127.0.0.1:{_closed_port()}", timeout=2)
+    client = InsurerClient(f"http://127.0.0.1:{closed_port()}", timeout=2)
     with pytest.raises(NetworkUnreachable):
         j.call(client, "9001", None, lambda msgid, now: msgid.encode())
     with engine.connect() as conn:
